@@ -1,0 +1,140 @@
+"""Admin classes for the swapped DOT models, registered by DOT through its *_ADMIN_CLASS settings.
+
+Kept out of `apps/oauth/admin.py` on purpose: DOT's admin module imports these classes while it is
+itself being imported, so this module must be importable without triggering Django's autodiscovery
+of our own admin module first.
+"""
+
+from django.contrib import admin, messages
+from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
+from django.utils.translation import ngettext
+from oauth2_provider import admin as dot_admin
+
+from apps.oauth import services
+from apps.oauth.forms import ApplicationAdminForm
+from apps.oauth.models import Application
+
+
+def credentials_page(request: HttpRequest, credentials: list[tuple[Application, str | None]]) -> HttpResponse:
+    """The one page that ever shows a client secret; it must not be cached anywhere."""
+    response = TemplateResponse(
+        request,
+        "admin/oauth/application/credentials.html",
+        {
+            "title": "Client credentials",
+            "credentials": credentials,
+            "opts": Application._meta,
+            "site_header": admin.site.site_header,
+            "has_permission": True,
+        },
+    )
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+class ApplicationAdmin(dot_admin.ApplicationAdmin):
+    form = ApplicationAdminForm
+    list_display = ("name", "client_id", "client_type", "authorization_grant_type", "scopes", "created")
+    search_fields = ("name", "client_id")
+    readonly_fields = ("client_id", "created", "updated")
+    actions = ("new_client_secret",)
+    fieldsets = (
+        (None, {"fields": ("name", "client_id", "description", "homepage_url", "logo_url")}),
+        (
+            "OAuth",
+            {
+                "fields": (
+                    "client_type",
+                    "authorization_grant_type",
+                    "redirect_uris",
+                    "post_logout_redirect_uris",
+                    "allowed_origins",
+                )
+            },
+        ),
+        ("Scopes and consent", {"fields": ("allowed_scopes", "skip_authorization")}),
+        ("Ownership", {"fields": ("user", "created", "updated"), "classes": ("collapse",)}),
+    )
+
+    @admin.display(description="allowed scopes")
+    def scopes(self, obj: Application) -> str:
+        return " ".join(obj.allowed_scopes)
+
+    def save_model(self, request, obj, form, change) -> None:
+        if not change:
+            secret = (
+                services.new_client_secret() if obj.client_type == Application.CLIENT_CONFIDENTIAL else None
+            )
+            obj.client_secret = secret or ""
+            request._latch_new_secret = secret  # type: ignore[attr-defined]
+        super().save_model(request, obj, form, change)
+
+    def response_add(self, request, obj, post_url_continue=None):
+        return credentials_page(request, [(obj, getattr(request, "_latch_new_secret", None))])
+
+    @admin.action(description="Generate a new client secret (the old one stops working)")
+    def new_client_secret(self, request, queryset):
+        confidential = [app for app in queryset if app.client_type == Application.CLIENT_CONFIDENTIAL]
+        if not confidential:
+            self.message_user(request, "Public applications have no client secret.", messages.WARNING)
+            return None
+        return credentials_page(request, [(app, services.rotate_client_secret(app)) for app in confidential])
+
+
+class AccessTokenAdmin(dot_admin.AccessTokenAdmin):
+    list_display = ("pk", "user", "application", "scope", "created", "expires")
+    list_filter = ("application", "created")
+    date_hierarchy = "created"
+    readonly_fields = (
+        "user",
+        "application",
+        "scope",
+        "expires",
+        "token_family",
+        "id_token",
+        "source_refresh_token",
+        "resource",
+    )
+    exclude = ("token", "token_checksum")
+
+
+class RefreshTokenAdmin(dot_admin.RefreshTokenAdmin):
+    list_display = ("pk", "user", "application", "created", "revoked")
+    list_filter = ("application", "revoked")
+    readonly_fields = ("user", "application", "access_token", "token_family", "revoked", "resource")
+    exclude = ("token", "token_checksum")
+
+
+class GrantAdmin(dot_admin.GrantAdmin):
+    list_display = ("pk", "application", "user", "created", "expires", "redeemed_at")
+    readonly_fields = (
+        "user",
+        "application",
+        "redirect_uri",
+        "scope",
+        "expires",
+        "redeemed_at",
+        "token_family",
+    )
+    exclude = ("code", "code_challenge", "code_challenge_method", "nonce", "claims", "resource")
+    actions = ("revoke_codes",)
+
+    @admin.action(description="Revoke selected authorization codes and the tokens issued from them")
+    def revoke_codes(self, request, queryset):
+        from apps.oauth.models import RefreshToken
+
+        revoked = 0
+        for grant in queryset:
+            RefreshToken.revoke_family(grant.token_family)
+            grant.delete()
+            revoked += 1
+        self.message_user(
+            request,
+            ngettext("Revoked %d authorization code.", "Revoked %d authorization codes.", revoked) % revoked,
+        )
+
+
+class IDTokenAdmin(dot_admin.IDTokenAdmin):
+    list_display = ("jti", "user", "application", "created", "expires")
+    readonly_fields = ("jti", "user", "application", "scope", "expires")

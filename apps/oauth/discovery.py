@@ -1,0 +1,64 @@
+"""The one server metadata document, served as OIDC Discovery and as RFC 8414 metadata.
+
+Built from what the server really runs (the registry, the LatchServer's grant and response types,
+DOT's settings) so that discovery can never advertise something that would then be refused.
+"""
+
+from django.http import HttpRequest
+from django.urls import reverse
+from oauth2_provider.settings import oauth2_settings
+
+from apps.oauth.scopes import SCOPES
+from apps.oauth.server import CODE_CHALLENGE_METHODS, SUPPORTED_GRANT_TYPES, SUPPORTED_RESPONSE_TYPES
+
+CLAIMS_SUPPORTED = [
+    "sub",
+    "iss",
+    "aud",
+    "exp",
+    "iat",
+    "auth_time",
+    "nonce",
+    "name",
+    "given_name",
+    "family_name",
+    "updated_at",
+    "email",
+    "email_verified",
+]
+
+
+def _endpoint(request: HttpRequest, issuer: str, name: str) -> str:
+    return issuer + reverse(f"oauth2_provider:{name}")
+
+
+def server_metadata(request: HttpRequest) -> dict:
+    issuer = oauth2_settings.oidc_issuer(request)
+    client_auth_methods = list(oauth2_settings.OIDC_TOKEN_ENDPOINT_AUTH_METHODS_SUPPORTED)
+    return {
+        "issuer": issuer,
+        "authorization_endpoint": _endpoint(request, issuer, "authorize"),
+        "token_endpoint": _endpoint(request, issuer, "token"),
+        "userinfo_endpoint": _endpoint(request, issuer, "user-info"),
+        "jwks_uri": _endpoint(request, issuer, "jwks-info"),
+        "revocation_endpoint": _endpoint(request, issuer, "revoke-token"),
+        "introspection_endpoint": _endpoint(request, issuer, "introspect"),
+        "end_session_endpoint": _endpoint(request, issuer, "rp-initiated-logout"),
+        "scopes_supported": list(SCOPES),
+        "response_types_supported": list(SUPPORTED_RESPONSE_TYPES),
+        "response_modes_supported": ["query"],
+        "grant_types_supported": list(SUPPORTED_GRANT_TYPES),
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": ["RS256"],
+        "token_endpoint_auth_methods_supported": client_auth_methods,
+        "revocation_endpoint_auth_methods_supported": client_auth_methods,
+        # Introspection reveals token metadata, so only clients that can authenticate may use it.
+        "introspection_endpoint_auth_methods_supported": [m for m in client_auth_methods if m != "none"],
+        "code_challenge_methods_supported": list(CODE_CHALLENGE_METHODS),
+        "claims_supported": CLAIMS_SUPPORTED,
+        "prompt_values_supported": ["login"],
+        "request_parameter_supported": False,
+        "request_uri_parameter_supported": False,
+        "claims_parameter_supported": False,
+        "authorization_response_iss_parameter_supported": True,
+    }

@@ -1,0 +1,81 @@
+"""RFC 7662 token introspection: what an authenticated client may learn about a token."""
+
+from django.utils import timezone
+from oauth2_provider.models import refresh_token_expire_timedelta
+
+from apps.oauth.models import AccessToken, RefreshToken
+from apps.oauth.validators import token_checksum
+
+INACTIVE = {"active": False}
+
+
+def _timestamp(moment) -> int:
+    return int(moment.timestamp())
+
+
+def _owner_claims(token, issuer: str) -> dict:
+    claims = {
+        "scope": token.scope,
+        "client_id": token.application.client_id,
+        "iss": issuer,
+    }
+    if token.user is not None:
+        claims["sub"] = str(token.user.public_id)
+        claims["username"] = token.user.email
+    return claims
+
+
+def _access_token_claims(token: AccessToken, issuer: str) -> dict:
+    if token.is_expired() or (token.user is not None and not token.user.is_active):
+        return INACTIVE
+    return {
+        "active": True,
+        **_owner_claims(token, issuer),
+        "token_type": "Bearer",
+        "exp": _timestamp(token.expires),
+        "iat": _timestamp(token.created),
+        **({"aud": token.resource} if token.resource else {}),
+    }
+
+
+def _refresh_token_claims(token: RefreshToken, issuer: str) -> dict:
+    access_token = token.access_token
+    if token.revoked is not None or access_token is None or not token.user.is_active:
+        return INACTIVE
+    claims = {
+        "active": True,
+        **_owner_claims(token, issuer),
+        "scope": access_token.scope,
+        "iat": _timestamp(token.created),
+    }
+    lifetime = refresh_token_expire_timedelta()
+    if lifetime:
+        expires = access_token.expires + lifetime
+        if expires <= timezone.now():
+            return INACTIVE
+        claims["exp"] = _timestamp(expires)
+    return claims
+
+
+def introspect(token_value: str, token_type_hint: str | None, issuer: str) -> dict:
+    """The RFC 7662 response for a token; unknown, expired and revoked tokens are all just inactive."""
+    checksum = token_checksum(token_value)
+    lookups = [
+        lambda: (
+            AccessToken.objects.select_related("application", "user").filter(token_checksum=checksum).first()
+        ),
+        lambda: (
+            RefreshToken.objects.select_related("application", "user", "access_token")
+            .filter(token_checksum=checksum, revoked__isnull=True)
+            .first()
+        ),
+    ]
+    if token_type_hint == "refresh_token":
+        lookups.reverse()
+    for lookup in lookups:
+        token = lookup()
+        if isinstance(token, AccessToken):
+            return _access_token_claims(token, issuer)
+        if isinstance(token, RefreshToken):
+            return _refresh_token_claims(token, issuer)
+    return INACTIVE

@@ -1,0 +1,130 @@
+"""Latch's swapped django-oauth-toolkit models (DOT's documented extension point for its models).
+
+All five are swapped from the first migration so that later changes never need a model swap.
+"""
+
+import uuid
+
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+from oauth2_provider.models import (
+    AbstractAccessToken,
+    AbstractApplication,
+    AbstractGrant,
+    AbstractIDToken,
+    AbstractRefreshToken,
+    ApplicationManager,
+)
+
+from apps.oauth.scopes import SCOPES
+
+# Scopes that only make sense for a member signing in; a client-credentials app acts for itself.
+USER_ONLY_SCOPES = frozenset({"openid", "profile", "email", "offline_access", "participant-write"})
+
+
+class Application(AbstractApplication):
+    """A registered client, with what a member needs to recognise it and what it may ever ask for."""
+
+    allowed_scopes = models.JSONField(
+        _("allowed scopes"),
+        default=list,
+        blank=True,
+        help_text=_("The only scopes this application may ever receive; requests for others fail."),
+    )
+    description = models.TextField(
+        _("description"), blank=True, help_text=_("Shown to members on the consent page.")
+    )
+    homepage_url = models.URLField(_("homepage"), blank=True)
+    logo_url = models.URLField(_("logo URL"), blank=True, help_text=_("An https image, shown on consent."))
+    # id_tokens are always RS256-signed with Latch's key; HS256 would make the client secret the
+    # signing key, which rules out storing only a digest of it.
+    algorithm = models.CharField(
+        _("algorithm"),
+        max_length=5,
+        choices=[(AbstractApplication.RS256_ALGORITHM, _("RSA with SHA-2 256"))],
+        default=AbstractApplication.RS256_ALGORITHM,
+    )
+
+    objects = ApplicationManager()
+
+    class Meta(AbstractApplication.Meta):
+        swappable = "OAUTH2_PROVIDER_APPLICATION_MODEL"
+        verbose_name = _("application")
+
+    def natural_key(self) -> tuple[str]:
+        return (self.client_id,)
+
+    def clean(self) -> None:
+        errors: dict[str, list[str]] = {}
+        try:
+            super().clean()
+        except ValidationError as exc:
+            errors.update(exc.message_dict)
+        unknown = sorted(set(self.allowed_scopes or ()) - set(SCOPES))
+        if unknown:
+            errors.setdefault("allowed_scopes", []).append(_("Unknown scopes: %s") % ", ".join(unknown))
+        if self.authorization_grant_type == self.GRANT_CLIENT_CREDENTIALS:
+            user_only = sorted(set(self.allowed_scopes or ()) & USER_ONLY_SCOPES)
+            if user_only:
+                errors.setdefault("allowed_scopes", []).append(
+                    _("A client-credentials app acts for itself, not a member; remove: %s")
+                    % ", ".join(user_only)
+                )
+        if self.authorization_grant_type not in (
+            self.GRANT_AUTHORIZATION_CODE,
+            self.GRANT_CLIENT_CREDENTIALS,
+        ):
+            errors.setdefault("authorization_grant_type", []).append(
+                _("Latch supports the authorization code and client credentials grants only.")
+            )
+        if (
+            self.client_type == self.CLIENT_PUBLIC
+            and self.authorization_grant_type == self.GRANT_CLIENT_CREDENTIALS
+        ):
+            errors.setdefault("client_type", []).append(
+                _("Client credentials need a confidential client: a public one cannot keep a secret.")
+            )
+        if errors:
+            raise ValidationError(errors)
+
+
+class Grant(AbstractGrant):
+    """An authorization code. Kept after redemption so that a replay can be recognised and punished."""
+
+    redeemed_at = models.DateTimeField(_("redeemed"), null=True, blank=True)
+    # Shared with every token issued from this code (and their refreshes), so a replayed code
+    # revokes them all at once (RFC 6749 §4.1.2).
+    token_family = models.UUIDField(_("token family"), default=uuid.uuid4, editable=False)
+
+    class Meta(AbstractGrant.Meta):
+        swappable = "OAUTH2_PROVIDER_GRANT_MODEL"
+        verbose_name = _("authorization code")
+
+
+class AccessToken(AbstractAccessToken):
+    # DOT keeps the family on refresh tokens only; an access token issued without a refresh token
+    # (no offline_access) must be revocable by family too.
+    token_family = models.UUIDField(_("token family"), null=True, blank=True, editable=False, db_index=True)
+
+    class Meta(AbstractAccessToken.Meta):
+        swappable = "OAUTH2_PROVIDER_ACCESS_TOKEN_MODEL"
+
+
+class RefreshToken(AbstractRefreshToken):
+    class Meta(AbstractRefreshToken.Meta):
+        swappable = "OAUTH2_PROVIDER_REFRESH_TOKEN_MODEL"
+
+    @classmethod
+    def revoke_family(cls, token_family: uuid.UUID | None) -> None:
+        """Revoke the family's refresh tokens (DOT) and also every access token carrying the family."""
+        if not token_family:
+            return
+        super().revoke_family(token_family)
+        AccessToken.objects.filter(token_family=token_family).delete()
+
+
+class IDToken(AbstractIDToken):
+    class Meta(AbstractIDToken.Meta):
+        swappable = "OAUTH2_PROVIDER_ID_TOKEN_MODEL"
+        verbose_name = _("ID token")

@@ -1,0 +1,23 @@
+"""The oauthlib server Latch runs (DOT's OIDC_SERVER_CLASS hook), narrowed to what Latch supports.
+
+Removing a grant or response type here, rather than only refusing it in the validator, makes the
+server answer `unsupported_grant_type` / `unsupported_response_type` exactly as RFC 6749 says.
+"""
+
+from oauthlib.oauth2.rfc6749.grant_types.authorization_code import code_challenge_method_s256
+from oauthlib.openid import Server
+
+SUPPORTED_GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials")
+SUPPORTED_RESPONSE_TYPES = ("code",)
+# RFC 9700 §2.1.1: "plain" PKCE protects nothing against an attacker who reads the request.
+CODE_CHALLENGE_METHODS = {"S256": code_challenge_method_s256}
+
+
+class LatchServer(Server):
+    def __init__(self, request_validator, *args, **kwargs) -> None:
+        super().__init__(request_validator, *args, **kwargs)
+        self._grant_types = {name: self._grant_types[name] for name in SUPPORTED_GRANT_TYPES}
+        self._response_types = {name: self._response_types[name] for name in SUPPORTED_RESPONSE_TYPES}
+        # The plain OAuth grant and the one OIDC requests proxy to must both refuse "plain".
+        for grant in (self.auth_grant, self.openid_connect_auth.proxy_target):
+            grant._code_challenge_methods = CODE_CHALLENGE_METHODS

@@ -1,0 +1,31 @@
+"""OAuth / OIDC URLs, named as DOT expects (its views and discovery reverse `oauth2_provider:*`).
+
+Endpoints have no trailing slash: OAuth clients are configured with exact URLs.
+"""
+
+from django.urls import path
+from oauth2_provider import views as dot_views
+
+from apps.oauth import views
+
+app_name = "oauth2_provider"
+
+urlpatterns = [
+    path(
+        ".well-known/openid-configuration",
+        views.ServerMetadataView.as_view(),
+        name="oidc-connect-discovery-info",
+    ),
+    path(
+        ".well-known/oauth-authorization-server",
+        views.ServerMetadataView.as_view(),
+        name="oauth-server-metadata",
+    ),
+    path("oauth/authorize", views.AuthorizeView.as_view(), name="authorize"),
+    path("oauth/token", views.TokenView.as_view(), name="token"),
+    path("oauth/revoke", views.RevokeTokenView.as_view(), name="revoke-token"),
+    path("oauth/introspect", views.IntrospectView.as_view(), name="introspect"),
+    path("oauth/userinfo", dot_views.UserInfoView.as_view(), name="user-info"),
+    path("oauth/jwks", dot_views.JwksInfoView.as_view(), name="jwks-info"),
+    path("oauth/logout", dot_views.RPInitiatedLogoutView.as_view(), name="rp-initiated-logout"),
+]

@@ -1,0 +1,187 @@
+"""Latch's OAuth2Validator: DOT's documented hook for every protocol decision Latch makes its own."""
+
+import hashlib
+import logging
+import time
+import uuid
+
+from django.utils import timezone
+from oauth2_provider.oauth2_validators import OAuth2Validator
+from oauthlib.oauth2.rfc6749 import errors, utils
+
+from apps.oauth.models import AccessToken, Application, Grant, RefreshToken
+
+logger = logging.getLogger(__name__)
+
+
+def token_checksum(token: str) -> str:
+    """How DOT finds a token: by the SHA-256 of its value (only the digest is stored)."""
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def token_owner_summary(user, scopes: list[str]) -> tuple[str, dict[str, str]]:
+    """The `member` (or `admin`) object of a user token response, limited by what was consented."""
+    summary = {"id": str(user.public_id)}
+    if {"profile", "member-read"} & set(scopes):
+        summary["name"] = user.get_full_name()
+    if {"email", "member-read"} & set(scopes):
+        summary["email"] = user.email
+    return ("admin" if user.is_staff else "member"), summary
+
+
+class LatchOAuth2Validator(OAuth2Validator):
+    # --- Scopes: the application's allowed set, for every grant --------------------------------
+
+    def validate_scopes(self, client_id, scopes, client, request, *args, **kwargs) -> bool:
+        # No scope asked and no default allowed: nothing to grant, so `invalid_scope`.
+        if not scopes:
+            return False
+        return super().validate_scopes(client_id, scopes, client, request, *args, **kwargs)
+
+    def get_original_scopes(self, refresh_token, request, *args, **kwargs) -> list[str]:
+        """A refresh keeps the original scopes, less any the administrator has since withdrawn."""
+        original = utils.scope_to_list(super().get_original_scopes(refresh_token, request, *args, **kwargs))
+        allowed = set(request.client.allowed_scopes or ())
+        scopes = [scope for scope in original if scope in allowed]
+        if not scopes:
+            raise errors.InvalidScopeError(
+                description="None of this token's scopes are allowed for the application any more.",
+                request=request,
+            )
+        return scopes
+
+    # --- PKCE: required from public clients, accepted (S256 only) from confidential ones -------
+
+    def is_pkce_required(self, client_id, request) -> bool:
+        client = request.client if isinstance(request.client, Application) else None
+        if client is None:
+            client = self._load_application(client_id, request)
+        return client is None or client.client_type == Application.CLIENT_PUBLIC
+
+    # --- Authorization codes: single use, a replay revokes what the code gave ------------------
+
+    def validate_code(self, client_id, code, client, request, *args, **kwargs) -> bool:
+        # Locked until the token request commits: of two concurrent redemptions, the second sees
+        # the first's `redeemed_at` and is treated as the replay it is.
+        grant = Grant.objects.select_for_update().filter(code=code, application=client).first()
+        if grant is None:
+            return False
+        if grant.redeemed_at is not None:
+            logger.warning(
+                "oauth.code_reused client=%s grant=%s: revoking the tokens issued from it",
+                client.client_id,
+                grant.pk,
+            )
+            RefreshToken.revoke_family(grant.token_family)
+            return False
+        if not grant.user.is_active:
+            return False
+        request.token_family = grant.token_family
+        return super().validate_code(client_id, code, client, request, *args, **kwargs)
+
+    def invalidate_authorization_code(self, client_id, code, request, *args, **kwargs) -> None:
+        redeemed = Grant.objects.filter(
+            code=code, application=request.client, redeemed_at__isnull=True
+        ).update(redeemed_at=timezone.now())
+        if not redeemed:
+            raise errors.InvalidGrantError(request=request)
+
+    # --- Refresh tokens: rotation, reuse detection, lifetime -----------------------------------
+
+    def validate_refresh_token(self, refresh_token, client, request, *args, **kwargs) -> bool:
+        # Lock the token's rows first, so that of two concurrent refreshes with one token the second
+        # waits, then finds it rotated and is refused (and the family revoked) as a replay.
+        locked = list(
+            RefreshToken.objects.select_for_update()
+            .filter(token_checksum=token_checksum(refresh_token))
+            .values_list("revoked", flat=True)
+        )
+        if locked and all(revoked is not None for revoked in locked):
+            logger.warning(
+                "oauth.refresh_token_reused client=%s: revoking its token family",
+                getattr(client, "client_id", None),
+            )
+        valid = super().validate_refresh_token(refresh_token, client, request, *args, **kwargs)
+        if valid and not request.user.is_active:
+            return False
+        if valid:
+            request.token_family = request.refresh_token_instance.token_family
+        return valid
+
+    # --- Issuing tokens -------------------------------------------------------------------------
+
+    def save_bearer_token(self, token, request, *args, **kwargs) -> None:
+        scopes = utils.scope_to_list(token.get("scope", ""))
+        # Refresh tokens outlive the session, so they need the member's explicit consent.
+        if "offline_access" not in scopes:
+            token.pop("refresh_token", None)
+        super().save_bearer_token(token, request, *args, **kwargs)
+        token["created_at"] = int(time.time())
+        if request.user is not None:
+            key, summary = token_owner_summary(request.user, scopes)
+            token[key] = summary
+        logger.info(
+            "oauth.token_issued grant_type=%s client=%s user=%s scope=%r refresh=%s",
+            request.grant_type,
+            request.client.client_id,
+            getattr(request.user, "public_id", None),
+            token.get("scope", ""),
+            "refresh_token" in token,
+        )
+
+    def _create_access_token(self, expires, request, token, source_refresh_token=None) -> AccessToken:
+        """DOT's constructor, plus the token family (DOT records it on refresh tokens only)."""
+        id_token = token.get("id_token")
+        access_token = AccessToken(
+            user=request.user,
+            scope=token["scope"],
+            expires=expires,
+            id_token=self._load_id_token(id_token) if id_token else None,
+            application=request.client,
+            source_refresh_token=source_refresh_token,
+            resource=getattr(request, "resource", []),
+            token_family=getattr(request, "token_family", None),
+        )
+        self._set_token_value(access_token, token["access_token"])
+        access_token.save()
+        return access_token
+
+    def _create_refresh_token(self, request, refresh_token_code, access_token, previous_refresh_token):
+        """DOT's constructor, with the family taken from the authorization code when there is one."""
+        if previous_refresh_token is not None:
+            token_family = previous_refresh_token.token_family
+        else:
+            token_family = getattr(request, "token_family", None) or uuid.uuid4()
+        refresh_token = RefreshToken(
+            user=request.user,
+            application=request.client,
+            access_token=access_token,
+            token_family=token_family,
+            resource=getattr(request, "resource", []),
+        )
+        self._set_token_value(refresh_token, refresh_token_code)
+        refresh_token.save()
+        return refresh_token
+
+    # --- Using tokens ---------------------------------------------------------------------------
+
+    def validate_bearer_token(self, token, scopes, request) -> bool:
+        valid = super().validate_bearer_token(token, scopes, request)
+        # A deactivated member's tokens stop working at once, not when they expire.
+        if valid and request.user is not None and not request.user.is_active:
+            return False
+        return valid
+
+    # --- OpenID Connect claims --------------------------------------------------------------------
+
+    def get_additional_claims(self):
+        """Claims by scope (DOT filters them through `oidc_claim_scope`); `sub` is the public id."""
+        return {
+            "sub": lambda request: str(request.user.public_id),
+            "name": lambda request: f"{request.user.first_name} {request.user.last_name}".strip(),
+            "given_name": lambda request: request.user.first_name,
+            "family_name": lambda request: request.user.last_name,
+            "updated_at": lambda request: int(request.user.updated_at.timestamp()),
+            "email": lambda request: request.user.email,
+            "email_verified": lambda request: request.user.email_verified,
+        }

@@ -1,0 +1,173 @@
+"""Latch's OAuth / OIDC endpoints: DOT's views, narrowed and completed where the RFCs ask more."""
+
+import json
+import logging
+from dataclasses import dataclass
+from urllib.parse import urlencode
+
+from django.db import transaction
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.template.response import TemplateResponse
+from django.utils.decorators import method_decorator
+from django.views import View
+from django.views.decorators.cache import cache_control, never_cache
+from django.views.decorators.csrf import csrf_exempt
+from oauth2_provider import views as dot_views
+from oauth2_provider.oauth2_backends import get_oauthlib_core
+from oauth2_provider.settings import oauth2_settings
+from oauthlib.common import Request as OAuthlibRequest
+
+from apps.oauth.discovery import server_metadata
+from apps.oauth.introspection import introspect
+from apps.oauth.models import Application
+from apps.oauth.scopes import describe
+
+logger = logging.getLogger(__name__)
+
+# RFC 8707 lets `resource` repeat; every other parameter must appear once (RFC 6749 §3.1, §3.2).
+REPEATABLE_PARAMETERS = frozenset({"resource"})
+
+
+def oauth_error(error: str, description: str, status: int = 400, **headers: str) -> JsonResponse:
+    response = JsonResponse({"error": error, "error_description": description}, status=status)
+    response["Cache-Control"] = "no-store"
+    for name, value in headers.items():
+        response[name.replace("_", "-")] = value
+    return response
+
+
+def duplicated_parameter(request: HttpRequest) -> str | None:
+    """The first parameter sent more than once (DOT would silently keep the last value)."""
+    for source in (request.GET, request.POST):
+        for name, values in source.lists():
+            if len(values) > 1 and name not in REPEATABLE_PARAMETERS:
+                return name
+    return None
+
+
+@dataclass(frozen=True)
+class ScopeForConsent:
+    name: str
+    description: str
+
+
+class AuthorizeView(dot_views.AuthorizationView):
+    """The authorization endpoint with Latch's consent page.
+
+    Requests Latch cannot answer by redirect (unknown client, redirect URI not registered, a
+    tampered form) get an error page and never a redirect: sending the member to an unverified
+    URI is how open redirectors and code theft start.
+    """
+
+    template_name = "oauth/authorize.html"
+    error_template_name = "oauth/error.html"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context["scopes"] = [ScopeForConsent(*pair) for pair in describe(kwargs.get("scopes", []))]
+        return context
+
+    def error_response(self, error, application, **kwargs):
+        response = super().error_response(error, application, **kwargs)
+        if isinstance(response, TemplateResponse):
+            response.template_name = self.error_template_name
+        return response
+
+    def _error_page(self, error: str, description: str) -> HttpResponse:
+        context = {"error": {"error": error, "description": description}}
+        return TemplateResponse(self.request, self.error_template_name, context, status=400)
+
+    def get(self, request, *args, **kwargs):
+        duplicate = duplicated_parameter(request)
+        if duplicate:
+            return self._error_page("invalid_request", f"The {duplicate} parameter was sent more than once.")
+        return super().get(request, *args, **kwargs)
+
+    def form_valid(self, form):
+        # The hidden fields come back from the browser: never trust that the client still exists.
+        if not Application.objects.filter(client_id=form.cleaned_data["client_id"]).exists():
+            return self._error_page("invalid_client", "The application is not registered with Latch.")
+        return super().form_valid(form)
+
+    def form_invalid(self, form):
+        return self._error_page(
+            "invalid_request", "The consent form was incomplete; start again from the app."
+        )
+
+
+@method_decorator(csrf_exempt, name="dispatch")
+class TokenView(dot_views.TokenView):
+    """The token endpoint, one transaction per request.
+
+    The validator locks the authorization code or refresh token it is spending; holding the lock
+    until the new tokens are committed is what makes concurrent replays lose.
+    """
+
+    @method_decorator(never_cache)
+    def post(self, request, *args, **kwargs):
+        duplicate = duplicated_parameter(request)
+        if duplicate:
+            return oauth_error("invalid_request", f"The {duplicate} parameter was sent more than once.")
+        with transaction.atomic():
+            return self.authorization_flow_token_response(request)
+
+
+@method_decorator(csrf_exempt, name="dispatch")
+class RevokeTokenView(dot_views.RevokeTokenView):
+    def post(self, request, *args, **kwargs):
+        duplicate = duplicated_parameter(request)
+        if duplicate:
+            return oauth_error("invalid_request", f"The {duplicate} parameter was sent more than once.")
+        return super().post(request, *args, **kwargs)
+
+
+@method_decorator(csrf_exempt, name="dispatch")
+class IntrospectView(View):
+    """RFC 7662 for clients that authenticate (a resource server checking a token it was handed).
+
+    DOT's own introspection view wants a bearer token with an `introspection` scope instead; the
+    RFC's common practice, and what client libraries send, is client authentication.
+    """
+
+    http_method_names = ["post"]
+
+    def post(self, request: HttpRequest) -> HttpResponse:
+        core = get_oauthlib_core()
+        oauthlib_request = OAuthlibRequest(
+            request.build_absolute_uri(),
+            "POST",
+            urlencode(core.extract_body(request)),
+            core.extract_headers(request),
+        )
+        if not core.server.request_validator.authenticate_client(oauthlib_request):
+            logger.info("oauth.introspect_client_auth_failed")
+            return oauth_error(
+                "invalid_client",
+                "Client authentication failed.",
+                status=401,
+                WWW_Authenticate='Basic realm="Latch"',
+            )
+        duplicate = duplicated_parameter(request)
+        if duplicate:
+            return oauth_error("invalid_request", f"The {duplicate} parameter was sent more than once.")
+        token = request.POST.get("token", "")
+        if not token:
+            return oauth_error("invalid_request", "The token parameter is missing.")
+        claims = introspect(token, request.POST.get("token_type_hint"), oauth2_settings.oidc_issuer(request))
+        response = JsonResponse(claims)
+        response["Cache-Control"] = "no-store"
+        return response
+
+
+@method_decorator(cache_control(public=True, max_age=3600), name="dispatch")
+class ServerMetadataView(View):
+    """/.well-known/openid-configuration and /.well-known/oauth-authorization-server (RFC 8414)."""
+
+    http_method_names = ["get", "head", "options"]
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        response = HttpResponse(
+            json.dumps(server_metadata(request), indent=2), content_type="application/json"
+        )
+        response["Access-Control-Allow-Origin"] = "*"
+        return response

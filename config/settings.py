@@ -1,0 +1,253 @@
+"""Latch settings: one module, every deploy-specific value from the environment.
+
+`FileAwareEnv` lets any variable be given as `NAME_FILE` (a mounted secret), which wins over `NAME`.
+No secret has a committed default: outside development `DJANGO_SECRET_KEY` and `OIDC_RSA_PRIVATE_KEY`
+must be set. `make run` and the test suite set `LATCH_DEV_KEYS=1`, which generates throw-away keys
+into `var/` (git-ignored) when none are given.
+"""
+
+from datetime import timedelta
+from pathlib import Path
+
+import environ
+from django.core.exceptions import ImproperlyConfigured
+
+from config.devkeys import dev_rsa_private_key, dev_secret_key
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = BASE_DIR / "var"
+
+env = environ.FileAwareEnv()
+
+DEBUG = env.bool("DJANGO_DEBUG", default=False)
+DEV_KEYS = env.bool("LATCH_DEV_KEYS", default=False)
+
+
+def _required_secret(name: str, dev_default) -> str:
+    value = env.str(name, default="")
+    if value:
+        return value
+    if DEV_KEYS:
+        return dev_default(VAR_DIR)
+    raise ImproperlyConfigured(
+        f"{name} (or {name}_FILE) must be set. For a local try-out use `make run`, "
+        "which sets LATCH_DEV_KEYS=1 to generate throw-away keys into var/."
+    )
+
+
+SECRET_KEY = _required_secret("DJANGO_SECRET_KEY", dev_secret_key)
+ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["localhost", "127.0.0.1"] if DEBUG else [])
+CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "allauth",
+    "allauth.account",
+    "rest_framework",
+    # Latch's apps come before oauth2_provider: the swapped token models must exist before DOT's
+    # own migrations run (models.E022 otherwise).
+    "apps.accounts",
+    "apps.oauth",
+    "oauth2_provider",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "allauth.account.middleware.AccountMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+WSGI_APPLICATION = "config.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# The embedded SQLite database is only the zero-setup default for trying Latch out;
+# production and CI set DATABASE_URL=postgres://...
+DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'latch.sqlite3'}")}
+DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://")}
+
+AUTH_USER_MODEL = "accounts.User"
+AUTHENTICATION_BACKENDS = [
+    "django.contrib.auth.backends.ModelBackend",
+    "allauth.account.auth_backends.AuthenticationBackend",
+]
+PASSWORD_HASHERS = [
+    "django.contrib.auth.hashers.Argon2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+    # Never used for passwords (Argon2 comes first); DOT's CLIENT_SECRET_HASHER names it below.
+    "apps.oauth.hashers.ClientSecretHasher",
+]
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 10}},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "account_login"
+LOGIN_REDIRECT_URL = "/accounts/"
+
+LANGUAGE_CODE = "en"
+TIME_ZONE = env.str("DJANGO_TIME_ZONE", default="Europe/Amsterdam")
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = env.path("DJANGO_STATIC_ROOT", default=BASE_DIR / "staticfiles")
+STATICFILES_DIRS = [BASE_DIR / "static"]
+
+# --- Mail: console in development, SMTP from EMAIL_URL otherwise ------------------------------
+if DEBUG and not env.str("EMAIL_URL", default=""):
+    EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
+else:
+    vars().update(env.email_url("EMAIL_URL", default="smtp://localhost:25"))
+DEFAULT_FROM_EMAIL = env.str("DJANGO_DEFAULT_FROM_EMAIL", default="Latch <latch@localhost>")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+
+# --- Transport security: on whenever Latch is not in DEBUG ------------------------------------
+# Behind a TLS-terminating proxy set DJANGO_SECURE_PROXY_SSL_HEADER=1 so request.is_secure() works.
+if env.bool("DJANGO_SECURE_PROXY_SSL_HEADER", default=False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=not DEBUG)
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+SESSION_COOKIE_SECURE = not DEBUG
+CSRF_COOKIE_SECURE = not DEBUG
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_HTTPONLY = True
+SECURE_HSTS_SECONDS = env.int("DJANGO_SECURE_HSTS_SECONDS", default=0 if DEBUG else 31536000)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", default=True)
+SECURE_HSTS_PRELOAD = env.bool("DJANGO_SECURE_HSTS_PRELOAD", default=False)
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+SESSION_COOKIE_AGE = env.int("LATCH_SESSION_SECONDS", default=int(timedelta(days=14).total_seconds()))
+
+# --- django-allauth: email sign-in, no public sign-up -----------------------------------------
+ACCOUNT_ADAPTER = "apps.accounts.adapter.AccountAdapter"
+ACCOUNT_LOGIN_METHODS = {"email"}
+ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*"]
+ACCOUNT_USER_MODEL_USERNAME_FIELD = None
+ACCOUNT_EMAIL_VERIFICATION = "none"
+ACCOUNT_UNIQUE_EMAIL = True
+ACCOUNT_LOGOUT_ON_PASSWORD_CHANGE = False
+ACCOUNT_SESSION_REMEMBER = None
+ACCOUNT_PASSWORD_RESET_BY_CODE_ENABLED = False
+ACCOUNT_EMAIL_SUBJECT_PREFIX = "[Latch] "
+ACCOUNT_DEFAULT_HTTP_PROTOCOL = "http" if DEBUG else "https"
+
+# --- OAuth 2.1 / OpenID Connect (django-oauth-toolkit) ----------------------------------------
+# Swappable model names live outside the OAUTH2_PROVIDER dict (DOT reads them at import time).
+OAUTH2_PROVIDER_APPLICATION_MODEL = "oauth.Application"
+OAUTH2_PROVIDER_ACCESS_TOKEN_MODEL = "oauth.AccessToken"
+OAUTH2_PROVIDER_REFRESH_TOKEN_MODEL = "oauth.RefreshToken"
+OAUTH2_PROVIDER_GRANT_MODEL = "oauth.Grant"
+OAUTH2_PROVIDER_ID_TOKEN_MODEL = "oauth.IDToken"
+
+OIDC_RSA_PRIVATE_KEY = _required_secret("OIDC_RSA_PRIVATE_KEY", dev_rsa_private_key)
+# Plain http redirect URIs are for development and native apps' loopback callbacks only (RFC 8252).
+ALLOW_HTTP_REDIRECT_URIS = env.bool("LATCH_ALLOW_HTTP_REDIRECT_URIS", default=DEBUG)
+
+OAUTH2_PROVIDER = {
+    "OAUTH2_VALIDATOR_CLASS": "apps.oauth.validators.LatchOAuth2Validator",
+    "OIDC_SERVER_CLASS": "apps.oauth.server.LatchServer",
+    "SCOPES_BACKEND_CLASS": "apps.oauth.scopes.RegistryScopes",
+    # DOT checks SCOPES is non-empty; the registry (apps/oauth/scopes.py) is the real source.
+    "SCOPES": {"openid": "OpenID Connect"},
+    "APPLICATION_ADMIN_CLASS": "apps.oauth.admin_classes.ApplicationAdmin",
+    "ACCESS_TOKEN_ADMIN_CLASS": "apps.oauth.admin_classes.AccessTokenAdmin",
+    "REFRESH_TOKEN_ADMIN_CLASS": "apps.oauth.admin_classes.RefreshTokenAdmin",
+    "GRANT_ADMIN_CLASS": "apps.oauth.admin_classes.GrantAdmin",
+    "ID_TOKEN_ADMIN_CLASS": "apps.oauth.admin_classes.IDTokenAdmin",
+    # Client secrets are 256+ bits of randomness: a fast salted digest is enough, and a PBKDF2
+    # check (~390 ms of CPU) on every token request is not (see apps/oauth/hashers.py).
+    "CLIENT_SECRET_HASHER": "latch_sha256",
+    "AUTHORIZATION_CODE_EXPIRE_SECONDS": env.int("LATCH_CODE_SECONDS", default=60),
+    "ACCESS_TOKEN_EXPIRE_SECONDS": env.int("LATCH_ACCESS_TOKEN_SECONDS", default=3600),
+    "ID_TOKEN_EXPIRE_SECONDS": env.int("LATCH_ID_TOKEN_SECONDS", default=3600),
+    "REFRESH_TOKEN_EXPIRE_SECONDS": env.int(
+        "LATCH_REFRESH_TOKEN_SECONDS", default=int(timedelta(days=30).total_seconds())
+    ),
+    "ROTATE_REFRESH_TOKEN": True,
+    # RFC 6749 §10.4 / RFC 9700 §4.14.2: a replayed refresh token revokes its whole family.
+    "REFRESH_TOKEN_REUSE_PROTECTION": True,
+    "REFRESH_TOKEN_GRACE_PERIOD_SECONDS": 0,
+    # PKCE is required for public clients; the validator decides per client (is_pkce_required).
+    "PKCE_REQUIRED": True,
+    "ALLOWED_REDIRECT_URI_SCHEMES": ["http", "https"] if ALLOW_HTTP_REDIRECT_URIS else ["https"],
+    "ALLOW_URI_WILDCARDS": False,
+    "REQUEST_APPROVAL_PROMPT": "force",
+    "OIDC_ENABLED": True,
+    "OIDC_RSA_PRIVATE_KEY": OIDC_RSA_PRIVATE_KEY,
+    "OIDC_RSA_PRIVATE_KEYS_INACTIVE": env.list("OIDC_RSA_PRIVATE_KEYS_INACTIVE", default=[]),
+    # Set in production so the issuer never depends on a request's Host header.
+    "OIDC_ISS_ENDPOINT": env.str("LATCH_ISSUER", default=""),
+    "OIDC_RESPONSE_TYPES_SUPPORTED": ["code"],
+    "OAUTH2_RESPONSE_TYPES_SUPPORTED": ["code"],
+    "OAUTH2_GRANT_TYPES_SUPPORTED": ["authorization_code", "refresh_token", "client_credentials"],
+    "OIDC_TOKEN_ENDPOINT_AUTH_METHODS_SUPPORTED": ["client_secret_basic", "client_secret_post", "none"],
+    "OAUTH2_TOKEN_ENDPOINT_AUTH_METHODS_SUPPORTED": ["client_secret_basic", "client_secret_post", "none"],
+    "OIDC_RP_INITIATED_LOGOUT_ENABLED": True,
+    "OIDC_RP_INITIATED_LOGOUT_ALWAYS_PROMPT": True,
+    "OIDC_RP_INITIATED_LOGOUT_STRICT_REDIRECT_URIS": True,
+    "OIDC_RP_INITIATED_LOGOUT_ACCEPT_EXPIRED_TOKENS": True,
+    "OIDC_RP_INITIATED_LOGOUT_DELETE_TOKENS": False,
+    # RFC 9700 (OAuth 2.0 Security BCP): enforce every recommendation DOT can gate.
+    "COMPLIANT_BCP_RFC9700_IMPLICIT_GRANT": True,
+    "COMPLIANT_BCP_RFC9700_PASSWORD_GRANT": True,
+    "COMPLIANT_BCP_RFC9700_PKCE_METHOD": True,
+    "COMPLIANT_BCP_RFC9700_ACCESS_TOKEN_TRANSPORT": True,
+    "COMPLIANT_BCP_RFC9700_AUTHZ_RESPONSE_ISS": True,
+    "COMPLIANT_BCP_RFC9700_TOKEN_STORAGE": True,
+    "COMPLIANT_BCP_RFC9700_REFRESH_TOKEN": True,
+    "COMPLIANT_BCP_RFC9700_REDIRECT_URI_MATCHING": True,
+    "COMPLIANT_BCP_RFC9700_PKCE_REQUIRED": True,
+    "COMPLIANT_BCP_RFC9700_REDIRECT_URI_SCHEME": not ALLOW_HTTP_REDIRECT_URIS,
+}
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["oauth2_provider.contrib.rest_framework.OAuth2Authentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "UNAUTHENTICATED_USER": None,
+}
+
+# --- Logging: named events on stderr; a token or secret is never logged -----------------------
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env.str("LATCH_LOG_LEVEL", default="INFO")},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        "oauth2_provider": {"level": "WARNING"},
+    },
+}
