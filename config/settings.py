@@ -124,10 +124,25 @@ STATIC_ROOT = env.path("DJANGO_STATIC_ROOT", default=BASE_DIR / "staticfiles")
 STATICFILES_DIRS = [BASE_DIR / "static"]
 
 # --- Mail: console in development, SMTP from EMAIL_URL otherwise ------------------------------
+# EMAIL_URL is smtp://user:password@host:port (smtp+tls:// for STARTTLS, smtps:// for TLS).
 if DEBUG and not env.str("EMAIL_URL", default=""):
-    EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
+    MAILERS = {"default": {"BACKEND": "django.core.mail.backends.console.EmailBackend"}}
 else:
-    vars().update(env.email_url("EMAIL_URL", default="smtp://localhost:25"))
+    _email = env.email_url("EMAIL_URL", default="smtp://localhost:25")
+    MAILERS = {
+        "default": {
+            "BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+            "OPTIONS": {
+                "host": _email["EMAIL_HOST"],
+                "port": _email["EMAIL_PORT"],
+                "username": _email.get("EMAIL_HOST_USER") or None,
+                "password": _email.get("EMAIL_HOST_PASSWORD") or None,
+                "use_tls": bool(_email.get("EMAIL_USE_TLS")),
+                "use_ssl": bool(_email.get("EMAIL_USE_SSL")),
+                "timeout": 10,
+            },
+        }
+    }
 DEFAULT_FROM_EMAIL = env.str("DJANGO_DEFAULT_FROM_EMAIL", default="Latch <latch@localhost>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 

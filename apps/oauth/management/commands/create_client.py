@@ -1,0 +1,59 @@
+import json
+
+from django.core.exceptions import ValidationError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from apps.oauth import services
+from apps.oauth.models import Application
+
+
+class Command(BaseCommand):
+    help = "Register an OAuth application and print its client id and (once) its client secret."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("name")
+        parser.add_argument("--grant", required=True, choices=sorted(services.GRANT_TYPES))
+        parser.add_argument(
+            "--client-type",
+            required=True,
+            choices=[Application.CLIENT_CONFIDENTIAL, Application.CLIENT_PUBLIC],
+        )
+        parser.add_argument(
+            "--redirect-uri", action="append", default=[], dest="redirect_uris", help="Repeatable."
+        )
+        parser.add_argument(
+            "--post-logout-redirect-uri", action="append", default=[], dest="post_logout_redirect_uris"
+        )
+        parser.add_argument("--scopes", default="", help='Space-separated, e.g. "openid member-read".')
+        parser.add_argument("--description", default="")
+        parser.add_argument("--homepage", default="", dest="homepage_url")
+        parser.add_argument("--logo-url", default="")
+        parser.add_argument("--json", action="store_true", help="Print one JSON object, for scripts.")
+
+    def handle(self, *args, **options) -> None:
+        try:
+            application, secret = services.create_application(
+                name=options["name"],
+                grant_type=options["grant"],
+                client_type=options["client_type"],
+                redirect_uris=options["redirect_uris"],
+                post_logout_redirect_uris=options["post_logout_redirect_uris"],
+                allowed_scopes=options["scopes"].split(),
+                description=options["description"],
+                homepage_url=options["homepage_url"],
+                logo_url=options["logo_url"],
+            )
+        except ValidationError as exc:
+            problems = "; ".join(f"{field}: {' '.join(msgs)}" for field, msgs in exc.message_dict.items())
+            raise CommandError(f"The application was not created. {problems}") from exc
+
+        if options["json"]:
+            self.stdout.write(json.dumps({"client_id": application.client_id, "client_secret": secret}))
+            return
+        self.stdout.write(self.style.SUCCESS(f"Created {application.name!r}"))
+        self.stdout.write(f"client_id:     {application.client_id}")
+        if secret:
+            self.stdout.write(f"client_secret: {secret}")
+            self.stdout.write(self.style.WARNING("Store the secret now: Latch keeps only a digest of it."))
+        else:
+            self.stdout.write("client_secret: none (public client: use PKCE)")

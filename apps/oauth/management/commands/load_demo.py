@@ -1,0 +1,90 @@
+"""Load fixtures/demo.json for `make run` and print how to try Latch out.
+
+Demo passwords and client secrets are generated on the first load and kept in
+var/demo-credentials.json (git-ignored, mode 0600), so each machine has its own and none is in git.
+"""
+
+import json
+import os
+import secrets
+from pathlib import Path
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import transaction
+
+from apps.accounts.models import User
+from apps.oauth import services
+from apps.oauth.models import Application
+
+FIXTURE = Path(settings.BASE_DIR) / "fixtures" / "demo.json"
+
+
+class Command(BaseCommand):
+    help = "Load the demo users and applications (development only) and print their credentials."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--base-url", default="http://127.0.0.1:8000")
+        parser.add_argument(
+            "--credentials-file", default=str(Path(settings.VAR_DIR) / "demo-credentials.json")
+        )
+
+    def handle(self, *args, **options) -> None:
+        if not settings.DEBUG:
+            raise CommandError(
+                "Demo data is for development only; run with DJANGO_DEBUG=1 (as `make run` does)."
+            )
+        credentials_file = Path(options["credentials_file"])
+        known = json.loads(credentials_file.read_text()) if credentials_file.exists() else {}
+        passwords: dict[str, str] = known.get("passwords", {})
+        client_secrets: dict[str, str] = known.get("client_secrets", {})
+        demo = json.loads(FIXTURE.read_text())
+
+        with transaction.atomic():
+            for spec in demo["users"]:
+                user, created = User.objects.get_or_create(
+                    email=spec["email"], defaults={k: v for k, v in spec.items() if k != "email"}
+                )
+                if created or spec["email"] not in passwords:
+                    passwords[spec["email"]] = secrets.token_urlsafe(9)
+                    user.set_password(passwords[spec["email"]])
+                    user.email_verified = True
+                    user.save()
+            for spec in demo["applications"]:
+                application = Application.objects.filter(client_id=spec["client_id"]).first()
+                if application is None:
+                    application, secret = services.create_application(**spec)
+                    if secret:
+                        client_secrets[spec["client_id"]] = secret
+                elif application.client_type == Application.CLIENT_CONFIDENTIAL and (
+                    spec["client_id"] not in client_secrets
+                ):
+                    client_secrets[spec["client_id"]] = services.rotate_client_secret(application)
+
+        self._write_private(credentials_file, {"passwords": passwords, "client_secrets": client_secrets})
+        self._print_banner(options["base_url"], demo, passwords, client_secrets)
+
+    @staticmethod
+    def _write_private(path: Path, data: dict) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            json.dump(data, handle, indent=2)
+
+    def _print_banner(self, base: str, demo: dict, passwords: dict, client_secrets: dict) -> None:
+        out = self.stdout.write
+        out(self.style.SUCCESS(f"\nLatch is starting on {base}/\n"))
+        out(f"  Sign in        {base}/accounts/login/")
+        out(f"  Admin          {base}/admin/")
+        out(f"  Discovery      {base}/.well-known/openid-configuration")
+        out(f"  Authorize      {base}/oauth/authorize   Token  {base}/oauth/token\n")
+        out("  Demo logins (email / password):")
+        for spec in demo["users"]:
+            role = "admin" if spec.get("is_staff") else "member"
+            out(f"    {role:<7} {spec['email']:<22} {passwords[spec['email']]}")
+        out("\n  Demo clients (client_id / client_secret):")
+        for spec in demo["applications"]:
+            secret = client_secrets.get(spec["client_id"], "(public client: PKCE, no secret)")
+            out(f"    {spec['client_id']:<12} {secret}")
+            out(f"                 {spec['grant_type']}; scopes: {' '.join(spec['allowed_scopes'])}")
+        out(f"\n  (kept in {Path(settings.VAR_DIR) / 'demo-credentials.json'})\n")
