@@ -15,5 +15,5 @@ def pytest_collection_modifyitems(config, items):
 def postgres_only():
     if connection.vendor != "postgresql":
         if os.environ.get("LATCH_REQUIRE_POSTGRES"):
-            pytest.fail("LATCH_REQUIRE_POSTGRES is set but the tests run on %s" % connection.vendor)
+            pytest.fail(f"LATCH_REQUIRE_POSTGRES is set but the tests run on {connection.vendor}")
         pytest.skip("needs PostgreSQL (set DATABASE_URL)")

@@ -79,6 +79,15 @@ class LatchOAuth2Validator(OAuth2Validator):
         request.token_family = grant.token_family
         return super().validate_code(client_id, code, client, request, *args, **kwargs)
 
+    def confirm_redirect_uri(self, client_id, code, redirect_uri, client, *args, **kwargs) -> bool:
+        # RFC 6749 §5.2 names this case `invalid_grant` (oauthlib would answer `invalid_request`).
+        if not super().confirm_redirect_uri(client_id, code, redirect_uri, client, *args, **kwargs):
+            raise errors.InvalidGrantError(
+                description="redirect_uri does not match the one in the authorization request.",
+                request=kwargs.get("request") or (args[0] if args else None),
+            )
+        return True
+
     def invalidate_authorization_code(self, client_id, code, request, *args, **kwargs) -> None:
         redeemed = Grant.objects.filter(
             code=code, application=request.client, redeemed_at__isnull=True
