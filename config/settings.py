@@ -8,6 +8,7 @@ into `var/` (git-ignored) when none are given.
 
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
@@ -125,6 +126,7 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 
 # --- Mail: console in development, SMTP from EMAIL_URL otherwise ------------------------------
 # EMAIL_URL is smtp://user:password@host:port (smtp+tls:// for STARTTLS, smtps:// for TLS).
+MAILERS: dict[str, dict[str, Any]]
 if DEBUG and not env.str("EMAIL_URL", default=""):
     MAILERS = {"default": {"BACKEND": "django.core.mail.backends.console.EmailBackend"}}
 else:
@@ -175,6 +177,8 @@ ACCOUNT_UNIQUE_EMAIL = True
 ACCOUNT_LOGOUT_ON_PASSWORD_CHANGE = False
 ACCOUNT_SESSION_REMEMBER = None
 ACCOUNT_PASSWORD_RESET_BY_CODE_ENABLED = False
+# Latch would otherwise mail any address typed into the reset form; the page answers the same either way.
+ACCOUNT_EMAIL_UNKNOWN_ACCOUNTS = False
 ACCOUNT_EMAIL_SUBJECT_PREFIX = "[Latch] "
 ACCOUNT_DEFAULT_HTTP_PROTOCOL = "http" if DEBUG else "https"
 

@@ -67,6 +67,7 @@ class ApplicationAdmin(dot_admin.ApplicationAdmin):
                 services.new_client_secret() if obj.client_type == Application.CLIENT_CONFIDENTIAL else None
             )
             obj.client_secret = secret or ""
+            obj.hash_client_secret = secret is not None
             request._latch_new_secret = secret  # type: ignore[attr-defined]
         super().save_model(request, obj, form, change)
 

@@ -13,6 +13,7 @@ admin's "new secret" action) replaces such a secret with a fresh one stored this
 """
 
 import hashlib
+from typing import Any
 import secrets
 
 from django.contrib.auth.hashers import BasePasswordHasher
@@ -26,7 +27,8 @@ class ClientSecretHasher(BasePasswordHasher):
         return secrets.token_hex(8)
 
     def encode(self, password: str, salt: str) -> str:
-        self._check_encode_args(password, salt)
+        if password is None or not salt or "$" in salt:
+            raise ValueError("A password and a salt without '$' are required.")
         digest = hashlib.sha256(f"{salt}${password}".encode()).hexdigest()
         return f"{self.algorithm}${salt}${digest}"
 
@@ -39,7 +41,7 @@ class ClientSecretHasher(BasePasswordHasher):
         decoded = self.decode(encoded)
         return constant_time_compare(encoded, self.encode(password, decoded["salt"]))
 
-    def safe_summary(self, encoded: str) -> dict[str, str]:
+    def safe_summary(self, encoded: str) -> dict[Any, Any]:
         decoded = self.decode(encoded)
         return {"algorithm": decoded["algorithm"], "salt": decoded["salt"][:4] + "…", "hash": "…"}
 

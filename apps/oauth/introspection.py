@@ -13,9 +13,9 @@ def _timestamp(moment) -> int:
     return int(moment.timestamp())
 
 
-def _owner_claims(token, issuer: str) -> dict:
+def _owner_claims(token, scope: str, issuer: str) -> dict:
     claims = {
-        "scope": token.scope,
+        "scope": scope,
         "client_id": token.application.client_id,
         "iss": issuer,
     }
@@ -30,7 +30,7 @@ def _access_token_claims(token: AccessToken, issuer: str) -> dict:
         return INACTIVE
     return {
         "active": True,
-        **_owner_claims(token, issuer),
+        **_owner_claims(token, token.scope, issuer),
         "token_type": "Bearer",
         "exp": _timestamp(token.expires),
         "iat": _timestamp(token.created),
@@ -44,8 +44,7 @@ def _refresh_token_claims(token: RefreshToken, issuer: str) -> dict:
         return INACTIVE
     claims = {
         "active": True,
-        **_owner_claims(token, issuer),
-        "scope": access_token.scope,
+        **_owner_claims(token, access_token.scope, issuer),
         "iat": _timestamp(token.created),
     }
     lifetime = refresh_token_expire_timedelta()

@@ -4,6 +4,7 @@ All five are swapped from the first migration so that later changes never need a
 """
 
 import uuid
+from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import models
@@ -56,7 +57,7 @@ class Application(AbstractApplication):
         return (self.client_id,)
 
     def clean(self) -> None:
-        errors: dict[str, list[str]] = {}
+        errors: dict[str, list[Any]] = {}
         try:
             super().clean()
         except ValidationError as exc:

@@ -16,8 +16,9 @@ CODE_CHALLENGE_METHODS = {"S256": code_challenge_method_s256}
 class LatchServer(Server):
     def __init__(self, request_validator, *args, **kwargs) -> None:
         super().__init__(request_validator, *args, **kwargs)
-        self._grant_types = {name: self._grant_types[name] for name in SUPPORTED_GRANT_TYPES}
-        self._response_types = {name: self._response_types[name] for name in SUPPORTED_RESPONSE_TYPES}
+        grant_types, response_types = self.grant_types, self.response_types
+        self._grant_types = {name: grant_types[name] for name in SUPPORTED_GRANT_TYPES}
+        self._response_types = {name: response_types[name] for name in SUPPORTED_RESPONSE_TYPES}
         # The plain OAuth grant and the one OIDC requests proxy to must both refuse "plain".
         for grant in (self.auth_grant, self.openid_connect_auth.proxy_target):
             grant._code_challenge_methods = CODE_CHALLENGE_METHODS

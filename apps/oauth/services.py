@@ -53,6 +53,8 @@ def create_application(
         application.client_id = client_id
     secret = new_client_secret() if client_type == Application.CLIENT_CONFIDENTIAL else None
     application.client_secret = secret or ""
+    # A public client has no secret; an empty one is stored as it is, never as a hash of "".
+    application.hash_client_secret = secret is not None
     application.full_clean()
     application.save()
     logger.info(

@@ -50,6 +50,36 @@ class LatchOAuth2Validator(OAuth2Validator):
             )
         return scopes
 
+    # --- Client authentication -------------------------------------------------------------------
+
+    def authenticate_client(self, request, *args, **kwargs) -> bool:
+        """Only a confidential client can authenticate: a public one has no secret to prove.
+
+        Without this, a public client (whose stored secret is empty) would "authenticate" with an
+        empty secret and pass as authenticated at endpoints that require it, such as introspection.
+        """
+        if not super().authenticate_client(request, *args, **kwargs):
+            return False
+        return request.client.client_type == Application.CLIENT_CONFIDENTIAL
+
+    # --- Authorization requests ------------------------------------------------------------------
+
+    def validate_response_type(self, client_id, response_type, client, request, *args, **kwargs) -> bool:
+        # oauthlib hands unknown response types to the code grant, which would call them
+        # `unauthorized_client`; RFC 6749 §4.1.2.1 names them `unsupported_response_type`.
+        if response_type != "code":
+            raise errors.UnsupportedResponseTypeError(request=request)
+        return super().validate_response_type(client_id, response_type, client, request, *args, **kwargs)
+
+    def validate_silent_login(self, request) -> bool:
+        # The authorization view requires a signed-in member before oauthlib sees the request.
+        return True
+
+    def validate_silent_authorization(self, request) -> bool:
+        # Every authorization is confirmed on the consent page, so `prompt=none` cannot be
+        # honoured: oauthlib answers `consent_required`, as OIDC Core §3.1.2.6 says.
+        return False
+
     # --- PKCE: required from public clients, accepted (S256 only) from confidential ones -------
 
     def is_pkce_required(self, client_id, request) -> bool:

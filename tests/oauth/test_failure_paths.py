@@ -82,7 +82,9 @@ def test_code_issued_to_another_client_is_invalid_grant(browser, application):
 def test_wrong_redirect_uri_at_token_is_invalid_grant(browser, application):
     code, verifier = flow.get_code(browser, application, "member-read")
 
-    response = flow.redeem(Client(), application, code, verifier, redirect_uri="https://app.example.org/other")
+    response = flow.redeem(
+        Client(), application, code, verifier, redirect_uri="https://app.example.org/other"
+    )
 
     assert_oauth_error(response, 400, "invalid_grant")
     assert_nothing_issued()
@@ -98,7 +100,12 @@ def test_unknown_client_is_invalid_client():
 
 def test_wrong_secret_at_code_redemption_is_invalid_client(browser, application):
     code, verifier = flow.get_code(browser, application, "member-read")
-    data = {"grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT_URI, "code_verifier": verifier}
+    data = {
+        "grant_type": "authorization_code",
+        "code": code,
+        "redirect_uri": REDIRECT_URI,
+        "code_verifier": verifier,
+    }
 
     response = Client().post("/oauth/token", data, **flow.basic_auth(application.client_id, "wrong"))
 
@@ -145,10 +152,14 @@ def test_missing_grant_type_is_refused(application):
     assert response.json()["error"] in {"invalid_request", "unsupported_grant_type"}
 
 
-@pytest.mark.parametrize("grant_type", ["password", "implicit", "urn:ietf:params:oauth:grant-type:device_code", "x"])
+@pytest.mark.parametrize(
+    "grant_type", ["password", "implicit", "urn:ietf:params:oauth:grant-type:device_code", "x"]
+)
 def test_unsupported_grant_type(application, grant_type):
     response = Client().post(
-        "/oauth/token", {"grant_type": grant_type, "username": "a", "password": "b"}, **flow.app_auth(application)
+        "/oauth/token",
+        {"grant_type": grant_type, "username": "a", "password": "b"},
+        **flow.app_auth(application),
     )
 
     assert_oauth_error(response, 400, "unsupported_grant_type")
@@ -206,7 +217,12 @@ def test_unknown_client_gets_an_error_page_and_no_redirect(browser):
 
 def test_unregistered_redirect_uri_gets_an_error_page_and_no_redirect(browser, application):
     _, challenge = pkce_pair()
-    for uri in ["https://evil.example.com/callback", REDIRECT_URI + "/", REDIRECT_URI + "?x=1", "https://app.example.org"]:
+    for uri in [
+        "https://evil.example.com/callback",
+        REDIRECT_URI + "/",
+        REDIRECT_URI + "?x=1",
+        "https://app.example.org",
+    ]:
         response = authorize(
             browser,
             response_type="code",
@@ -220,7 +236,9 @@ def test_unregistered_redirect_uri_gets_an_error_page_and_no_redirect(browser, a
 
 def test_missing_client_id_gets_an_error_page(browser):
     assert_error_page(
-        authorize(browser, response_type="code", redirect_uri=REDIRECT_URI), "invalid_request", "Missing client_id"
+        authorize(browser, response_type="code", redirect_uri=REDIRECT_URI),
+        "invalid_request",
+        "Missing client_id",
     )
 
 
@@ -253,7 +271,9 @@ def test_confidential_client_without_pkce_is_accepted(browser, application):
 
 def test_plain_pkce_method_is_refused(browser, application):
     params = error_redirect(
-        flow.consent_page(browser, application, "member-read", None, code_challenge="a" * 43, code_challenge_method="plain")
+        flow.consent_page(
+            browser, application, "member-read", None, code_challenge="a" * 43, code_challenge_method="plain"
+        )
     )
 
     assert params["error"] == "invalid_request"
@@ -261,7 +281,9 @@ def test_plain_pkce_method_is_refused(browser, application):
 
 def test_implicit_response_type_is_refused(browser, application):
     _, challenge = pkce_pair()
-    params = error_redirect(flow.consent_page(browser, application, "member-read", challenge, response_type="token"))
+    params = error_redirect(
+        flow.consent_page(browser, application, "member-read", challenge, response_type="token")
+    )
 
     assert params["error"] == "unsupported_response_type"
 

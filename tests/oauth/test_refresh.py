@@ -82,7 +82,9 @@ def test_no_refresh_token_without_offline_access(member, application):
 def test_refresh_may_narrow_but_not_widen_the_scope(member, application):
     first = tokens_for(member, application, scope="member-read activity-read offline_access")
 
-    wider = flow.refresh(Client(), application, first["refresh_token"], scope="member-read group-read offline_access")
+    wider = flow.refresh(
+        Client(), application, first["refresh_token"], scope="member-read group-read offline_access"
+    )
     assert wider.status_code == 400
     assert wider.json()["error"] == "invalid_scope"
 
@@ -148,7 +150,11 @@ def test_confidential_client_must_authenticate_to_refresh(member, application):
 
     response = Client().post(
         "/oauth/token",
-        {"grant_type": "refresh_token", "refresh_token": first["refresh_token"], "client_id": application.client_id},
+        {
+            "grant_type": "refresh_token",
+            "refresh_token": first["refresh_token"],
+            "client_id": application.client_id,
+        },
     )
 
     assert response.status_code == 401

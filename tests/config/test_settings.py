@@ -1,0 +1,85 @@
+"""Production settings are safe by default; each check runs a fresh process with a clean environment."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from config.devkeys import dev_rsa_private_key
+
+BASE_DIR = Path(__file__).resolve().parents[2]
+# Warnings `check --deploy` may print, each explained in the README's "Deploying" section.
+EXPLAINED_IN_README = {"security.W021"}
+
+
+def run_manage(*args: str, **env: str) -> subprocess.CompletedProcess:
+    clean = {
+        key: value for key, value in os.environ.items() if not key.startswith(("DJANGO_", "LATCH_", "OIDC_"))
+    }
+    clean.update(env)
+    return subprocess.run(  # noqa: S603
+        [sys.executable, "manage.py", *args],
+        cwd=BASE_DIR,
+        env=clean,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_production_refuses_to_start_without_a_secret_key():
+    result = run_manage("check", DJANGO_ALLOWED_HOSTS="latch.example.org")
+
+    assert result.returncode != 0
+    assert "DJANGO_SECRET_KEY (or DJANGO_SECRET_KEY_FILE) must be set" in result.stderr
+
+
+def test_production_refuses_to_start_without_a_signing_key():
+    result = run_manage("check", DJANGO_SECRET_KEY="x" * 60)
+
+    assert result.returncode != 0
+    assert "OIDC_RSA_PRIVATE_KEY (or OIDC_RSA_PRIVATE_KEY_FILE) must be set" in result.stderr
+
+
+def test_secrets_can_come_from_files(tmp_path):
+    secret_file = tmp_path / "secret"
+    secret_file.write_text("s" * 60)
+    key_file = tmp_path / "oidc.pem"
+    key_file.write_text(dev_rsa_private_key(tmp_path))
+
+    result = run_manage(
+        "check",
+        DJANGO_SECRET_KEY_FILE=str(secret_file),
+        OIDC_RSA_PRIVATE_KEY_FILE=str(key_file),
+        DJANGO_ALLOWED_HOSTS="latch.example.org",
+    )
+
+    assert result.returncode == 0, result.stderr
+
+
+def test_debug_is_off_unless_asked_for():
+    result = run_manage(
+        "shell",
+        "-c",
+        "from django.conf import settings; print(settings.DEBUG, settings.ALLOWED_HOSTS)",
+        LATCH_DEV_KEYS="1",
+    )
+
+    assert result.stdout.strip().splitlines()[-1] == "False []"
+
+
+def test_check_deploy_prints_only_warnings_the_readme_explains():
+    result = run_manage(
+        "check",
+        "--deploy",
+        LATCH_DEV_KEYS="1",
+        DJANGO_ALLOWED_HOSTS="latch.example.org",
+        LATCH_ISSUER="https://latch.example.org",
+    )
+
+    assert result.returncode == 0, result.stderr
+    output = result.stdout + result.stderr
+    printed = {word.strip("():") for word in output.split() if word.startswith("(") and "." in word}
+    assert printed <= EXPLAINED_IN_README, output
+    readme = (BASE_DIR / "README.md").read_text()
+    assert all(check_id in readme for check_id in printed)

@@ -1,0 +1,101 @@
+import json
+from io import StringIO
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.test import Client
+
+from apps.oauth.models import Application
+from tests.oauth import flow
+
+pytestmark = pytest.mark.django_db
+
+
+def run(*args: str) -> str:
+    out = StringIO()
+    call_command(*args, stdout=out)
+    return out.getvalue()
+
+
+def test_create_client_json_prints_credentials_that_work():
+    output = run(
+        "create_client", "Kiosk", "--grant", "client_credentials", "--client-type", "confidential",
+        "--scopes", "member-read checkout-read", "--json",
+    )  # fmt: skip
+
+    credentials = json.loads(output)
+    application = Application.objects.get(client_id=credentials["client_id"])
+    assert application.allowed_scopes == ["member-read", "checkout-read"]
+    assert application.authorization_grant_type == Application.GRANT_CLIENT_CREDENTIALS
+    application.secret = credentials["client_secret"]
+    assert flow.client_credentials(Client(), application, scope="checkout-read").status_code == 200
+
+
+def test_create_client_with_repeated_redirect_uris():
+    output = run(
+        "create_client", "Planner", "--grant", "authorization_code", "--client-type", "public",
+        "--redirect-uri", "https://a.example.org/cb", "--redirect-uri", "https://b.example.org/cb",
+        "--scopes", "openid member-read",
+    )  # fmt: skip
+
+    application = Application.objects.get(name="Planner")
+    assert application.redirect_uris.split() == ["https://a.example.org/cb", "https://b.example.org/cb"]
+    assert f"client_id:     {application.client_id}" in output
+    assert "none (public client" in output
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--scopes", "member-read nonsense"], "Unknown scopes: nonsense"),
+        (["--scopes", "member-read", "--redirect-uri", "ftp://x.example.org/cb"], "redirect_uris"),
+        (["--scopes", "member-read"], "redirect_uris"),
+    ],
+)
+def test_create_client_refuses_invalid_registrations(args, message):
+    base = ["create_client", "Bad", "--grant", "authorization_code", "--client-type", "confidential"]
+
+    with pytest.raises(CommandError, match=message):
+        run(*base, *args)
+
+    assert not Application.objects.exists()
+
+
+def test_rotate_client_secret_replaces_the_secret():
+    credentials = json.loads(
+        run("create_client", "K", "--grant", "client_credentials", "--client-type", "confidential",
+            "--scopes", "member-read", "--json")
+    )  # fmt: skip
+
+    rotated = json.loads(run("rotate_client_secret", credentials["client_id"], "--json"))
+
+    application = Application.objects.get()
+    application.secret = credentials["client_secret"]
+    assert flow.client_credentials(Client(), application).status_code == 401
+    application.secret = rotated["client_secret"]
+    assert flow.client_credentials(Client(), application).status_code == 200
+
+
+def test_load_demo_refuses_outside_development():
+    with pytest.raises(CommandError, match="development only"):
+        run("load_demo")
+
+
+def test_load_demo_creates_the_demo_and_is_idempotent(settings, tmp_path):
+    # As under `make run`: development settings, where the demo's http://127.0.0.1 callbacks are allowed.
+    settings.DEBUG = True
+    settings.OAUTH2_PROVIDER = {**settings.OAUTH2_PROVIDER, "ALLOWED_REDIRECT_URI_SCHEMES": ["http", "https"]}
+    credentials_file = tmp_path / "demo.json"
+
+    first = run("load_demo", "--credentials-file", str(credentials_file))
+    second = run("load_demo", "--credentials-file", str(credentials_file))
+
+    assert Application.objects.count() == 3
+    stored = json.loads(credentials_file.read_text())
+    assert set(stored["passwords"]) == {"admin@example.org", "ada@example.org", "grace@example.org"}
+    assert stored["client_secrets"]["demo-kiosk"] in first
+    assert stored["client_secrets"]["demo-kiosk"] in second
+    kiosk = Application.objects.get(client_id="demo-kiosk")
+    kiosk.secret = stored["client_secrets"]["demo-kiosk"]
+    assert flow.client_credentials(Client(), kiosk, scope="checkout-read").status_code == 200
+    assert oct(credentials_file.stat().st_mode & 0o777) == "0o600"

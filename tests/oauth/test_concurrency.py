@@ -1,0 +1,108 @@
+"""Races on PostgreSQL: two requests spending the same code or refresh token at the same moment.
+
+The validator locks the row it spends; a sleep inside token issuance holds that lock long enough
+that the second request is certain to arrive while the first is still working. Without the lock,
+both would pass validation and two token sets would be minted.
+"""
+
+import threading
+import time
+
+import pytest
+from django.db import connection
+from django.db.models.signals import post_save
+from django.test import Client
+
+from apps.oauth.models import AccessToken, RefreshToken
+from apps.oauth.validators import LatchOAuth2Validator
+from tests.accounts.factories import UserFactory
+from tests.oauth import flow
+from tests.oauth.factories import ApplicationFactory
+
+pytestmark = [pytest.mark.concurrency, pytest.mark.usefixtures("postgres_only")]
+
+
+@pytest.fixture
+def slow_issuance(monkeypatch):
+    original = LatchOAuth2Validator.save_bearer_token
+
+    def slow(self, token, request, *args, **kwargs):
+        time.sleep(0.5)
+        return original(self, token, request, *args, **kwargs)
+
+    monkeypatch.setattr(LatchOAuth2Validator, "save_bearer_token", slow)
+
+
+@pytest.fixture
+def minted_access_tokens():
+    minted: list[int] = []
+
+    def record(sender, instance, created, **kwargs):
+        if created:
+            minted.append(instance.pk)
+
+    post_save.connect(record, sender=AccessToken, weak=False)
+    yield minted
+    post_save.disconnect(record, sender=AccessToken)
+
+
+def race(request_once, runners: int = 2) -> list:
+    barrier = threading.Barrier(runners)
+    responses: list = [None] * runners
+
+    def run(index: int) -> None:
+        try:
+            barrier.wait()
+            responses[index] = request_once()
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(runners)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    return responses
+
+
+def outcome(responses) -> list:
+    return sorted((response.status_code, response.json().get("error")) for response in responses)
+
+
+@pytest.fixture
+def member_session():
+    browser = Client()
+    browser.force_login(UserFactory())
+    return browser
+
+
+def test_concurrent_redemptions_of_one_code_mint_exactly_one_token(
+    member_session, slow_issuance, minted_access_tokens
+):
+    application = ApplicationFactory()
+    code, verifier = flow.get_code(member_session, application, "member-read offline_access")
+
+    responses = race(lambda: flow.redeem(Client(), application, code, verifier))
+
+    assert outcome(responses) == [(200, None), (400, "invalid_grant")]
+    assert len(minted_access_tokens) == 1
+    assert RefreshToken.objects.count() == 1
+    # The loser looked exactly like a replayed code, so what the code gave is revoked (RFC 6749 §4.1.2).
+    assert not AccessToken.objects.exists()
+
+
+def test_concurrent_refreshes_with_one_token_mint_exactly_one_pair(
+    member_session, slow_issuance, minted_access_tokens
+):
+    application = ApplicationFactory()
+    code, verifier = flow.get_code(member_session, application, "member-read offline_access")
+    first = flow.redeem(Client(), application, code, verifier).json()
+    minted_access_tokens.clear()
+
+    responses = race(lambda: flow.refresh(Client(), application, first["refresh_token"]))
+
+    assert outcome(responses) == [(200, None), (400, "invalid_grant")]
+    assert len(minted_access_tokens) == 1
+    assert RefreshToken.objects.count() == 2
+    # A second use of a rotated refresh token is a replay: the family is revoked (RFC 9700 §4.14.2).
+    assert not RefreshToken.objects.filter(revoked__isnull=True).exists()
