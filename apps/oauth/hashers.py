@@ -13,8 +13,8 @@ admin's "new secret" action) replaces such a secret with a fresh one stored this
 """
 
 import hashlib
-from typing import Any
 import secrets
+from typing import Any
 
 from django.contrib.auth.hashers import BasePasswordHasher
 from django.utils.crypto import constant_time_compare

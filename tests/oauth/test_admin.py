@@ -123,7 +123,7 @@ def test_admin_revokes_a_refresh_token_and_its_access_token(admin_browser):
 
 
 def test_admin_revokes_an_authorization_code_and_what_it_issued(admin_browser):
-    _, tokens = issue_tokens()
+    issue_tokens()
 
     admin_browser.post(
         "/admin/oauth/grant/", {"action": "revoke_codes", "_selected_action": [Grant.objects.get().pk]}
