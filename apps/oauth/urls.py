@@ -25,7 +25,7 @@ urlpatterns = [
     path("oauth/token", views.TokenView.as_view(), name="token"),
     path("oauth/revoke", views.RevokeTokenView.as_view(), name="revoke-token"),
     path("oauth/introspect", views.IntrospectView.as_view(), name="introspect"),
-    path("oauth/userinfo", dot_views.UserInfoView.as_view(), name="user-info"),
+    path("oauth/userinfo", views.UserInfoView.as_view(), name="user-info"),
     path("oauth/jwks", dot_views.JwksInfoView.as_view(), name="jwks-info"),
     path("oauth/logout", dot_views.RPInitiatedLogoutView.as_view(), name="rp-initiated-logout"),
 ]

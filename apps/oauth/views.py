@@ -122,6 +122,28 @@ class RevokeTokenView(dot_views.RevokeTokenView):
 
 
 @method_decorator(csrf_exempt, name="dispatch")
+class UserInfoView(dot_views.UserInfoView):
+    """OIDC UserInfo, refusing tokens in the URL (RFC 9700 §2.5: they leak into logs and history).
+
+    DOT applies COMPLIANT_BCP_RFC9700_ACCESS_TOKEN_TRANSPORT to protected resources but not to
+    its userinfo view.
+    """
+
+    def dispatch(self, request, *args, **kwargs):
+        if "access_token" in request.GET:
+            return oauth_error(
+                "invalid_request",
+                "Send the access token in the Authorization header, never in the URL.",
+                status=401,
+                WWW_Authenticate='Bearer realm="Latch", error="invalid_request"',
+            )
+        response = super().dispatch(request, *args, **kwargs)
+        if response.status_code >= 400 and response.content.startswith(b"{"):
+            response["Content-Type"] = "application/json"
+        return response
+
+
+@method_decorator(csrf_exempt, name="dispatch")
 class IntrospectView(View):
     """RFC 7662 for clients that authenticate (a resource server checking a token it was handed).
 

@@ -22,7 +22,7 @@ def signed_in():
 
 
 def test_rp_initiated_logout_asks_then_signs_out_and_returns_to_the_registered_uri(signed_in):
-    browser, application, id_token = signed_in
+    browser, _, id_token = signed_in
     query = urlencode(
         {"id_token_hint": id_token, "post_logout_redirect_uri": "https://app.example.org/bye", "state": "s1"}
     )
@@ -39,7 +39,7 @@ def test_rp_initiated_logout_asks_then_signs_out_and_returns_to_the_registered_u
 
 
 def test_rp_initiated_logout_refuses_an_unregistered_redirect(signed_in):
-    browser, application, id_token = signed_in
+    browser, _, id_token = signed_in
     query = urlencode({"id_token_hint": id_token, "post_logout_redirect_uri": "https://evil.example.com/"})
 
     response = browser.get("/oauth/logout?" + query)

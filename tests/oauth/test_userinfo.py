@@ -1,0 +1,215 @@
+"""The OIDC UserInfo endpoint: claims for the granted scopes only, and nothing without a valid token."""
+
+import json
+from datetime import timedelta
+
+import pytest
+from django.test import Client
+from django.utils import timezone
+
+from apps.oauth.models import AccessToken
+from tests.accounts.factories import UserFactory
+from tests.oauth import flow
+from tests.oauth.factories import ApplicationFactory, service_application
+
+pytestmark = pytest.mark.django_db
+
+INVALID_TOKEN = (
+    'Bearer error="invalid_token", error_description="The access token provided is expired, revoked, '
+    'malformed, or invalid for other reasons."'
+)
+
+
+@pytest.fixture
+def member():
+    return UserFactory(first_name="Ada", last_name="Lovelace", email="ada@example.org")
+
+
+@pytest.fixture
+def browser(member) -> Client:
+    browser = Client()
+    browser.force_login(member)
+    return browser
+
+
+@pytest.fixture
+def application():
+    return ApplicationFactory()
+
+
+def access_token_for(browser, application, scope: str) -> str:
+    code, verifier = flow.get_code(browser, application, scope)
+    response = flow.redeem(Client(), application, code, verifier)
+    assert response.status_code == 200, response.content
+    return response.json()["access_token"]
+
+
+def userinfo(access_token: str | None = None, method: str = "get"):
+    headers = {"HTTP_AUTHORIZATION": f"Bearer {access_token}"} if access_token else {}
+    return getattr(Client(), method)("/oauth/userinfo", **headers)
+
+
+def assert_no_claims_leak(response) -> None:
+    for claim in (b"sub", b"email", b"name", b"ada@example.org", b"Lovelace"):
+        assert claim not in response.content
+
+
+# --- Claims by scope ----------------------------------------------------------------------------
+
+
+def test_openid_alone_returns_only_sub(browser, application, member):
+    response = userinfo(access_token_for(browser, application, "openid"))
+
+    assert response.status_code == 200
+    assert response["Content-Type"] == "application/json"
+    assert response.json() == {"sub": str(member.public_id)}
+
+
+def test_profile_scope_adds_the_name_claims(browser, application, member):
+    access_token = access_token_for(browser, application, "openid profile")
+
+    response = userinfo(access_token)
+
+    member.refresh_from_db()
+    assert response.json() == {
+        "sub": str(member.public_id),
+        "name": "Ada Lovelace",
+        "given_name": "Ada",
+        "family_name": "Lovelace",
+        "updated_at": int(member.updated_at.timestamp()),
+    }
+
+
+def test_email_scope_adds_the_email_claims(browser, application, member):
+    response = userinfo(access_token_for(browser, application, "openid email"))
+
+    assert response.json() == {
+        "sub": str(member.public_id),
+        "email": "ada@example.org",
+        "email_verified": True,
+    }
+
+
+def test_profile_and_email_scopes_together(browser, application, member):
+    response = userinfo(access_token_for(browser, application, "openid profile email"))
+
+    assert set(response.json()) == {
+        "sub",
+        "name",
+        "given_name",
+        "family_name",
+        "updated_at",
+        "email",
+        "email_verified",
+    }
+
+
+def test_api_scopes_add_no_claims(browser, application, member):
+    response = userinfo(access_token_for(browser, application, "openid member-read group-read"))
+
+    assert response.json() == {"sub": str(member.public_id)}
+
+
+def test_sub_is_the_public_id_not_the_database_key(browser, application, member):
+    claims = userinfo(access_token_for(browser, application, "openid")).json()
+
+    assert claims["sub"] == str(member.public_id)
+    assert claims["sub"] != str(member.pk)
+
+
+def test_userinfo_shows_the_members_current_details(browser, application, member):
+    access_token = access_token_for(browser, application, "openid profile email")
+    member.first_name = "Augusta"
+    member.email_verified = False
+    member.save()
+
+    claims = userinfo(access_token).json()
+
+    assert claims["given_name"] == "Augusta"
+    assert claims["name"] == "Augusta Lovelace"
+    assert claims["email_verified"] is False
+
+
+def test_userinfo_answers_post_as_well_as_get(browser, application, member):
+    response = userinfo(access_token_for(browser, application, "openid email"), method="post")
+
+    assert response.status_code == 200
+    assert response.json() == {
+        "sub": str(member.public_id),
+        "email": "ada@example.org",
+        "email_verified": True,
+    }
+
+
+# --- Refusals -----------------------------------------------------------------------------------
+
+
+def test_no_token_is_401_with_a_bearer_challenge():
+    response = userinfo()
+
+    assert response.status_code == 401
+    assert response["WWW-Authenticate"].startswith("Bearer")
+    assert_no_claims_leak(response)
+
+
+def test_unknown_token_is_401_invalid_token():
+    response = userinfo("not-a-token")
+
+    assert response.status_code == 401
+    assert response["WWW-Authenticate"] == INVALID_TOKEN
+
+
+def test_expired_token_is_401(browser, application):
+    access_token = access_token_for(browser, application, "openid profile email")
+    AccessToken.objects.update(expires=timezone.now() - timedelta(seconds=1))
+
+    response = userinfo(access_token)
+
+    assert response.status_code == 401
+    assert response["WWW-Authenticate"] == INVALID_TOKEN
+    assert_no_claims_leak(response)
+
+
+def test_token_without_openid_scope_is_refused_without_claims(browser, application):
+    # DOT checks the bearer token against the `openid` scope, so the token is "invalid" for this
+    # resource (401 invalid_token) rather than 403 insufficient_scope.
+    access_token = access_token_for(browser, application, "profile email member-read")
+
+    response = userinfo(access_token)
+
+    assert response.status_code == 401
+    assert response["WWW-Authenticate"] == INVALID_TOKEN
+    # DOT labels this JSON error body text/html, so it is parsed by hand.
+    assert json.loads(response.content)["error"] == "invalid_token"
+    assert_no_claims_leak(response)
+
+
+def test_client_credentials_token_cannot_read_userinfo():
+    service = service_application()
+    access_token = flow.client_credentials(Client(), service, scope="member-read").json()["access_token"]
+
+    response = userinfo(access_token)
+
+    assert response.status_code == 401
+    assert response["WWW-Authenticate"] == INVALID_TOKEN
+    assert_no_claims_leak(response)
+
+
+def test_token_of_a_deactivated_member_is_refused(browser, application, member):
+    access_token = access_token_for(browser, application, "openid profile email")
+    member.is_active = False
+    member.save()
+
+    response = userinfo(access_token)
+
+    assert response.status_code == 401
+    assert_no_claims_leak(response)
+
+
+def test_access_token_in_the_query_string_is_not_accepted(browser, application):
+    access_token = access_token_for(browser, application, "openid email")
+
+    response = Client().get("/oauth/userinfo", {"access_token": access_token})
+
+    assert response.status_code == 401
+    assert_no_claims_leak(response)
