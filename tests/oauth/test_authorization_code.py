@@ -11,18 +11,6 @@ from tests.oauth.factories import ApplicationFactory, public_application
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def member():
-    return UserFactory(first_name="Ada", last_name="Lovelace", email="ada@example.org")
-
-
-@pytest.fixture
-def browser(member) -> Client:
-    browser = Client()
-    browser.force_login(member)
-    return browser
-
-
 def test_confidential_client_gets_tokens_with_code_and_pkce(browser, member):
     application = ApplicationFactory()
     code, verifier = flow.get_code(

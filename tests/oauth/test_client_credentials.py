@@ -55,22 +55,6 @@ def test_client_credentials_with_scope_outside_the_allowed_set_is_refused():
     assert not AccessToken.objects.exists()
 
 
-def test_client_credentials_with_client_secret_post():
-    application = service_application()
-
-    response = Client().post(
-        "/oauth/token",
-        {
-            "grant_type": "client_credentials",
-            "client_id": application.client_id,
-            "client_secret": application.secret,
-            "scope": "member-read",
-        },
-    )
-
-    assert response.status_code == 200, response.content
-
-
 def test_wrong_secret_is_invalid_client():
     application = service_application()
 

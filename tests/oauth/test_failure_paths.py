@@ -23,11 +23,6 @@ def browser():
     return browser
 
 
-@pytest.fixture
-def application():
-    return ApplicationFactory()
-
-
 def assert_oauth_error(response, status: int, error: str) -> None:
     assert response.status_code == status, response.content
     assert response["Content-Type"] == "application/json"

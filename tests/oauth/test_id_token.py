@@ -24,23 +24,6 @@ NONCE = "n-0S6_WzA2Mj"
 BASE_CLAIMS = {"iss", "sub", "aud", "exp", "iat", "auth_time", "jti", "at_hash"}
 
 
-@pytest.fixture
-def member():
-    return UserFactory(first_name="Ada", last_name="Lovelace", email="ada@example.org")
-
-
-@pytest.fixture
-def browser(member) -> Client:
-    browser = Client()
-    browser.force_login(member)
-    return browser
-
-
-@pytest.fixture
-def application():
-    return ApplicationFactory()
-
-
 def token_response(browser, application, scope: str, nonce: str | None = NONCE) -> dict:
     code, verifier = flow.get_code(browser, application, scope, nonce=nonce)
     response = flow.redeem(Client(), application, code, verifier)

@@ -8,7 +8,6 @@ from django.utils import timezone
 
 from apps.oauth.hashers import ClientSecretHasher
 from apps.oauth.models import AccessToken, Application, RefreshToken
-from tests.accounts.factories import UserFactory
 from tests.oauth import flow
 from tests.oauth.factories import ApplicationFactory, public_application, service_application
 
@@ -16,23 +15,6 @@ pytestmark = pytest.mark.django_db
 
 ISSUER = "http://testserver"
 INACTIVE = {"active": False}
-
-
-@pytest.fixture
-def member():
-    return UserFactory(first_name="Ada", last_name="Lovelace", email="ada@example.org")
-
-
-@pytest.fixture
-def browser(member) -> Client:
-    browser = Client()
-    browser.force_login(member)
-    return browser
-
-
-@pytest.fixture
-def application():
-    return ApplicationFactory()
 
 
 @pytest.fixture

@@ -18,11 +18,6 @@ def member():
     return UserFactory()
 
 
-@pytest.fixture
-def application():
-    return ApplicationFactory()
-
-
 def tokens_for(member, application, scope="member-read offline_access"):
     browser = Client()
     browser.force_login(member)

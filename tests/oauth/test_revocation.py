@@ -4,28 +4,10 @@ import pytest
 from django.test import Client
 
 from apps.oauth.models import AccessToken, RefreshToken
-from tests.accounts.factories import UserFactory
 from tests.oauth import flow
 from tests.oauth.factories import ApplicationFactory, public_application
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def member():
-    return UserFactory(first_name="Ada", last_name="Lovelace", email="ada@example.org")
-
-
-@pytest.fixture
-def browser(member) -> Client:
-    browser = Client()
-    browser.force_login(member)
-    return browser
-
-
-@pytest.fixture
-def application():
-    return ApplicationFactory()
 
 
 def issue(browser, application, scope: str = "openid offline_access") -> dict:

@@ -8,9 +8,8 @@ from django.test import Client
 from django.utils import timezone
 
 from apps.oauth.models import AccessToken
-from tests.accounts.factories import UserFactory
 from tests.oauth import flow
-from tests.oauth.factories import ApplicationFactory, service_application
+from tests.oauth.factories import service_application
 
 pytestmark = pytest.mark.django_db
 
@@ -18,23 +17,6 @@ INVALID_TOKEN = (
     'Bearer error="invalid_token", error_description="The access token provided is expired, revoked, '
     'malformed, or invalid for other reasons."'
 )
-
-
-@pytest.fixture
-def member():
-    return UserFactory(first_name="Ada", last_name="Lovelace", email="ada@example.org")
-
-
-@pytest.fixture
-def browser(member) -> Client:
-    browser = Client()
-    browser.force_login(member)
-    return browser
-
-
-@pytest.fixture
-def application():
-    return ApplicationFactory()
 
 
 def access_token_for(browser, application, scope: str) -> str:
