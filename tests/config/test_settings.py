@@ -83,3 +83,18 @@ def test_check_deploy_prints_only_warnings_the_readme_explains():
     assert printed <= EXPLAINED_IN_README, output
     readme = (BASE_DIR / "README.md").read_text()
     assert all(check_id in readme for check_id in printed)
+
+
+def test_mail_goes_to_the_console_in_development_and_to_smtp_from_email_url_otherwise():
+    show = "from django.conf import settings; print(settings.MAILERS['default'])"
+
+    development = run_manage("shell", "-c", show, LATCH_DEV_KEYS="1", DJANGO_DEBUG="1")
+    production = run_manage(
+        "shell", "-c", show, LATCH_DEV_KEYS="1", EMAIL_URL="smtp+tls://mailer:pw@mail.example.org:587"
+    )
+
+    assert "console.EmailBackend" in development.stdout
+    assert "smtp.EmailBackend" in production.stdout
+    assert "'host': 'mail.example.org'" in production.stdout
+    assert "'port': 587" in production.stdout
+    assert "'use_tls': True" in production.stdout
