@@ -50,11 +50,19 @@ INSTALLED_APPS = [
     "allauth",
     "allauth.account",
     "rest_framework",
+    "django_filters",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     # Latch's apps come before oauth2_provider: the swapped token models must exist before DOT's
     # own migrations run (models.E022 otherwise).
     "apps.accounts",
     "apps.oauth",
     "oauth2_provider",
+    "apps.api",
+    "apps.members",
+    "apps.activities",
+    "apps.groups",
+    "apps.checkout",
 ]
 
 MIDDLEWARE = [
@@ -251,11 +259,37 @@ OAUTH2_PROVIDER = {
     "COMPLIANT_BCP_RFC9700_REDIRECT_URI_SCHEME": not ALLOW_HTTP_REDIRECT_URIS,
 }
 
+# --- Resource API (apps/api holds what every API app shares) ----------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["oauth2_provider.contrib.rest_framework.OAuth2Authentication"],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PERMISSION_CLASSES": ["apps.api.permissions.ScopedTokenPermission"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PAGINATION_CLASS": "apps.api.pagination.Pagination",
+    "DEFAULT_FILTER_BACKENDS": [
+        "django_filters.rest_framework.DjangoFilterBackend",
+        "rest_framework.filters.SearchFilter",
+        "rest_framework.filters.OrderingFilter",
+    ],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "apps.api.exceptions.api_exception_handler",
     "UNAUTHENTICATED_USER": None,
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Latch API",
+    "DESCRIPTION": "The association's members, activities, groups and checkout. Every operation names "
+    "the OAuth scope it needs; tokens come from Latch's /oauth/token.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SCHEMA_PATH_PREFIX": "/api/v1",
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "SERVE_AUTHENTICATION": [],
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "OAUTH2_FLOWS": ["authorizationCode", "clientCredentials"],
+    "OAUTH2_AUTHORIZATION_URL": "/oauth/authorize",
+    "OAUTH2_TOKEN_URL": "/oauth/token",
+    "OAUTH2_REFRESH_URL": "/oauth/token",
 }
 
 # --- Logging: named events on stderr; a token or secret is never logged -----------------------

@@ -2,10 +2,13 @@ import os
 
 import pytest
 from django.db import connection
+from django.test import Client
+
+from tests.api.tokens import bearer, issue_token
 
 
 def pytest_collection_modifyitems(config, items):
-    """Concurrency tests need PostgreSQL: skipped on SQLite, failed there when CI requires PostgreSQL."""
+    """Concurrency tests need real transactions (and PostgreSQL, see `postgres_only`)."""
     for item in items:
         if "concurrency" in item.keywords:
             item.add_marker(pytest.mark.django_db(transaction=True))
@@ -17,3 +20,42 @@ def postgres_only():
         if os.environ.get("LATCH_REQUIRE_POSTGRES"):
             pytest.fail(f"LATCH_REQUIRE_POSTGRES is set but the tests run on {connection.vendor}")
         pytest.skip("needs PostgreSQL (set DATABASE_URL)")
+
+
+class ApiClient:
+    """Calls /api/v1 with a bearer token, as an app would."""
+
+    def __init__(self, token: str | None = None) -> None:
+        self.client = Client()
+        self.headers = bearer(token) if token else {}
+
+    def get(self, path: str, params: dict | None = None):
+        return self.client.get(f"/api/v1{path}", params or {}, **self.headers)
+
+    def post(self, path: str, body: dict | None = None, **headers):
+        return self.client.post(
+            f"/api/v1{path}", body or {}, content_type="application/json", **self.headers, **headers
+        )
+
+    def delete(self, path: str):
+        return self.client.delete(f"/api/v1{path}", **self.headers)
+
+
+@pytest.fixture
+def api_as_member():
+    """`api_as_member(member, "scope ...")`: an API client holding that member's token."""
+
+    def make(member, scope: str) -> ApiClient:
+        return ApiClient(issue_token(scope, user=member.user))
+
+    return make
+
+
+@pytest.fixture
+def api_as_app():
+    """`api_as_app("scope ...")`: an API client holding an app's own (client-credentials) token."""
+
+    def make(scope: str) -> ApiClient:
+        return ApiClient(issue_token(scope))
+
+    return make

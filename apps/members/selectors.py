@@ -1,0 +1,16 @@
+from django.shortcuts import get_object_or_404
+from rest_framework.exceptions import NotFound
+
+from apps.members.models import Member
+
+
+def member_for_user(user) -> Member:
+    """The member record behind a member's token; 404 when their login has none."""
+    member = Member.objects.filter(user=user).first()
+    if member is None:
+        raise NotFound("This account has no member record.")
+    return member
+
+
+def member_by_public_id(public_id) -> Member:
+    return get_object_or_404(Member, public_id=public_id)
