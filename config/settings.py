@@ -275,6 +275,9 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "apps.api.exceptions.api_exception_handler",
     "UNAUTHENTICATED_USER": None,
 }
+# How far below zero a member's checkout balance may go, in cents (0: no credit).
+CHECKOUT_OVERDRAFT_LIMIT_CENTS = env.int("LATCH_CHECKOUT_OVERDRAFT_CENTS", default=0)
+
 SPECTACULAR_SETTINGS = {
     "TITLE": "Latch API",
     "DESCRIPTION": "The association's members, activities, groups and checkout. Every operation names "

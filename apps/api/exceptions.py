@@ -24,6 +24,13 @@ class UserTokenRequired(exceptions.PermissionDenied):
     default_detail = "This endpoint acts for a member: use a token a member granted (authorization code)."
 
 
+class AppTokenRequired(exceptions.PermissionDenied):
+    """A member's token at an endpoint only an application may call on its own behalf (the kiosk)."""
+
+    default_code = "access_denied"
+    default_detail = "This endpoint takes an application's own token (client credentials), not a member's."
+
+
 class Conflict(exceptions.APIException):
     status_code = status.HTTP_409_CONFLICT
     default_code = "conflict"

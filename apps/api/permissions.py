@@ -11,7 +11,7 @@ from enum import StrEnum
 from rest_framework.exceptions import NotAuthenticated
 from rest_framework.permissions import BasePermission
 
-from apps.api.exceptions import InsufficientScope, UserTokenRequired
+from apps.api.exceptions import AppTokenRequired, InsufficientScope, UserTokenRequired
 
 
 class TokenKind(StrEnum):
@@ -43,6 +43,9 @@ class ScopedTokenPermission(BasePermission):
             raise InsufficientScope("(none declared)")
         if not request.auth.allow_scopes([scope]):
             raise InsufficientScope(scope)
-        if getattr(view, "token_kind", TokenKind.ANY) == TokenKind.USER and not is_user_token(request):
+        kind = getattr(view, "token_kind", TokenKind.ANY)
+        if kind == TokenKind.USER and not is_user_token(request):
             raise UserTokenRequired()
+        if kind == TokenKind.APP and is_user_token(request):
+            raise AppTokenRequired()
         return True
