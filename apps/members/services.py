@@ -85,7 +85,7 @@ def password_set_link(user: User, base_url: str) -> str:
 
 
 def _errors(form: forms.ModelForm) -> str:
-    return "; ".join(f"{name}: {' '.join(messages)}" for name, messages in form.errors.items())
+    return "; ".join(f"{name}: {' '.join(map(str, messages))}" for name, messages in form.errors.items())
 
 
 def import_members(
