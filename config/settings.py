@@ -63,6 +63,7 @@ INSTALLED_APPS = [
     "apps.activities",
     "apps.groups",
     "apps.checkout",
+    "apps.demo",
 ]
 
 MIDDLEWARE = [

@@ -74,28 +74,3 @@ def test_rotate_client_secret_replaces_the_secret():
     assert flow.client_credentials(Client(), application).status_code == 401
     application.secret = rotated["client_secret"]
     assert flow.client_credentials(Client(), application).status_code == 200
-
-
-def test_load_demo_refuses_outside_development():
-    with pytest.raises(CommandError, match="development only"):
-        run("load_demo")
-
-
-def test_load_demo_creates_the_demo_and_is_idempotent(settings, tmp_path):
-    # As under `make run`: development settings, where the demo's http://127.0.0.1 callbacks are allowed.
-    settings.DEBUG = True
-    settings.OAUTH2_PROVIDER = {**settings.OAUTH2_PROVIDER, "ALLOWED_REDIRECT_URI_SCHEMES": ["http", "https"]}
-    credentials_file = tmp_path / "demo.json"
-
-    first = run("load_demo", "--credentials-file", str(credentials_file))
-    second = run("load_demo", "--credentials-file", str(credentials_file))
-
-    assert Application.objects.count() == 3
-    stored = json.loads(credentials_file.read_text())
-    assert set(stored["passwords"]) == {"admin@example.org", "ada@example.org", "grace@example.org"}
-    assert stored["client_secrets"]["demo-kiosk"] in first
-    assert stored["client_secrets"]["demo-kiosk"] in second
-    kiosk = Application.objects.get(client_id="demo-kiosk")
-    kiosk.secret = stored["client_secrets"]["demo-kiosk"]
-    assert flow.client_credentials(Client(), kiosk, scope="checkout-read").status_code == 200
-    assert oct(credentials_file.stat().st_mode & 0o777) == "0o600"

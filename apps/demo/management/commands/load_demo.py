@@ -1,4 +1,4 @@
-"""Load fixtures/demo.json for `make run` and print how to try Latch out.
+"""Load fixtures/demo.json (and each app's demo data) for `make run`, and print how to try Latch out.
 
 Demo passwords and client secrets are generated on the first load and kept in
 var/demo-credentials.json (git-ignored, mode 0600), so each machine has its own and none is in git.
@@ -14,10 +14,13 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 
 from apps.accounts.models import User
+from apps.members.models import Member
 from apps.oauth import services
 from apps.oauth.models import Application
 
 FIXTURE = Path(settings.BASE_DIR) / "fixtures" / "demo.json"
+# Each app's own demo data, given the demo members; each loader is idempotent.
+DEMO_LOADERS: list = []
 
 
 class Command(BaseCommand):
@@ -60,9 +63,20 @@ class Command(BaseCommand):
                     spec["client_id"] not in client_secrets
                 ):
                     client_secrets[spec["client_id"]] = services.rotate_client_secret(application)
+            members = [self._member(spec) for spec in demo["members"]]
+            for load_app_demo in DEMO_LOADERS:
+                load_app_demo(members)
 
         self._write_private(credentials_file, {"passwords": passwords, "client_secrets": client_secrets})
         self._print_banner(options["base_url"], demo, passwords, client_secrets)
+
+    @staticmethod
+    def _member(spec: dict) -> Member:
+        member, _ = Member.objects.get_or_create(
+            email=spec["email"],
+            defaults={**spec, "user": User.objects.filter(email=spec["email"]).first()},
+        )
+        return member
 
     @staticmethod
     def _write_private(path: Path, data: dict) -> None:
