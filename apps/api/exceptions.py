@@ -3,6 +3,7 @@
 Authentication and scope failures also carry the RFC 6750 `WWW-Authenticate: Bearer` challenge.
 """
 
+from django.http import Http404
 from rest_framework import exceptions, status
 
 
@@ -49,6 +50,8 @@ def api_exception_handler(exc, context):
     # Imported here: rest_framework.views reads the API settings, which import this app's permissions.
     from rest_framework.views import exception_handler
 
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound("Not found.")
     response = exception_handler(exc, context)
     if response is None or not isinstance(exc, exceptions.APIException):
         return response

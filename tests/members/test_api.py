@@ -93,8 +93,11 @@ def test_directory_and_detail_are_guarded_by_member_read():
     assert_scope_guarded("GET", f"/members/{member.public_id}", "member-read")
 
 
-def test_unknown_member_is_404(api_as_app):
-    assert api_as_app("member-read").get(f"/members/{uuid.uuid4()}").status_code == 404
+def test_unknown_member_is_404_in_the_apis_error_shape(api_as_app):
+    response = api_as_app("member-read").get(f"/members/{uuid.uuid4()}")
+
+    assert response.status_code == 404
+    assert response.json() == {"error": "not_found", "error_description": "Not found."}
 
 
 def test_directory_is_paginated(api_as_app):
