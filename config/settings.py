@@ -294,6 +294,13 @@ SPECTACULAR_SETTINGS = {
     "OAUTH2_AUTHORIZATION_URL": "/oauth/authorize",
     "OAUTH2_TOKEN_URL": "/oauth/token",
     "OAUTH2_REFRESH_URL": "/oauth/token",
+    # Choice sets that share a field name get a name each, instead of a hashed one and a warning.
+    "ENUM_NAME_OVERRIDES": {
+        "MemberStatus": "apps.members.models.Member.Status",
+        "ParticipantStatus": "apps.activities.models.Participant.Status",
+        "GroupKind": "apps.groups.models.Group.Kind",
+        "TransactionKind": "apps.checkout.models.Transaction.Kind",
+    },
 }
 
 # --- Logging: named events on stderr; a token or secret is never logged -----------------------

@@ -21,6 +21,8 @@ class TokenKind(StrEnum):
 
 
 def required_scope(view, method: str) -> str | None:
+    if method in ("HEAD", "OPTIONS"):
+        method = "GET"
     scopes = getattr(view, "required_scopes", None)
     if isinstance(scopes, dict):
         return scopes.get(method) or scopes.get("*")
@@ -35,6 +37,8 @@ class ScopedTokenPermission(BasePermission):
     """A valid access token, carrying the scope the view requires for this method."""
 
     def has_permission(self, request, view) -> bool:
+        if request.method not in view.allowed_methods:
+            return True  # the view answers 405 Method Not Allowed
         if request.auth is None:
             raise NotAuthenticated()
         scope = required_scope(view, request.method)

@@ -2,7 +2,9 @@
 
 import pytest
 import schemathesis
+from django.core.signals import request_finished, request_started
 from django.core.wsgi import get_wsgi_application
+from django.db import close_old_connections
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
 
@@ -27,6 +29,17 @@ fuzz = settings(
         HealthCheck.filter_too_much,
     ],
 )
+
+
+@pytest.fixture(autouse=True)
+def keep_the_test_transaction_open():
+    """Schemathesis calls the WSGI app directly, so Django's end-of-request signal would close the
+    database connection inside the test's transaction (Django's own test client prevents that)."""
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    yield
+    request_started.connect(close_old_connections)
+    request_finished.connect(close_old_connections)
 
 
 @pytest.fixture

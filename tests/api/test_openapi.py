@@ -76,3 +76,10 @@ def test_docs_page_is_served_from_installed_packages_without_a_cdn():
     assert "/static/drf_spectacular_sidecar/swagger-ui-dist/" in html
     assert "cdn" not in html.lower()
     assert "https://" not in html
+
+
+def test_a_method_an_endpoint_does_not_have_is_405_not_a_scope_error(api_as_app):
+    response = api_as_app("member-read").post("/members", {})
+
+    assert response.status_code == 405
+    assert response.json()["error"] == "method_not_allowed"

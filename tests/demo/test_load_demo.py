@@ -4,7 +4,11 @@ from io import StringIO
 import pytest
 from django.core.management import CommandError, call_command
 from django.test import Client
+from django.utils import timezone
 
+from apps.activities.models import Activity
+from apps.checkout.models import Product, Transaction
+from apps.groups.models import GroupMembership
 from apps.members.models import Member
 from apps.oauth.models import Application
 from tests.oauth import flow
@@ -45,3 +49,11 @@ def test_load_demo_creates_the_demo_and_is_idempotent(settings, tmp_path):
     assert ada.user is not None
     assert ada.user.email == "ada@example.org"
     assert Member.objects.get(email="alan@example.org").user is None
+    # A living association: upcoming activities, groups with members, a kiosk with products and sales.
+    assert Activity.objects.filter(published=True, starts_at__gt=timezone.now()).exists()
+    assert GroupMembership.objects.filter(ended__isnull=True).exists()
+    assert Product.objects.filter(active=True).exists()
+    assert Transaction.objects.filter(kind=Transaction.Kind.CHARGE, application=kiosk).exists()
+    counts = (Activity.objects.count(), GroupMembership.objects.count(), Transaction.objects.count())
+    run("load_demo", "--credentials-file", str(credentials_file))
+    assert (Activity.objects.count(), GroupMembership.objects.count(), Transaction.objects.count()) == counts

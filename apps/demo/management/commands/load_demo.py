@@ -14,13 +14,16 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 
 from apps.accounts.models import User
+from apps.activities import demo as activities_demo
+from apps.checkout import demo as checkout_demo
+from apps.groups import demo as groups_demo
 from apps.members.models import Member
 from apps.oauth import services
 from apps.oauth.models import Application
 
 FIXTURE = Path(settings.BASE_DIR) / "fixtures" / "demo.json"
 # Each app's own demo data, given the demo members; each loader is idempotent.
-DEMO_LOADERS: list = []
+DEMO_LOADERS = [activities_demo.load_demo, groups_demo.load_demo, checkout_demo.load_demo]
 
 
 class Command(BaseCommand):
