@@ -5,15 +5,14 @@ and writing makes every racer arrive while another holds the lock; without the l
 all count the same free places and the activity would end up over its limit.
 """
 
-import threading
 import time
 
 import pytest
-from django.db import connection
 
 from apps.activities import services
 from apps.activities.models import Participant
 from tests.activities.factories import ActivityFactory, ParticipantFactory
+from tests.concurrency import race
 from tests.members.factories import member_with_login
 
 pytestmark = [pytest.mark.concurrency, pytest.mark.usefixtures("postgres_only")]
@@ -33,28 +32,6 @@ def slow_decisions(monkeypatch):
         return status
 
     monkeypatch.setattr(services, "_status_for_newcomer", slow)
-
-
-def race(calls: list) -> list:
-    """Run each call in its own thread and database connection, all released at the same moment."""
-    barrier = threading.Barrier(len(calls))
-    results: list = [None] * len(calls)
-
-    def run(index: int) -> None:
-        try:
-            barrier.wait()
-            results[index] = calls[index]()
-        except Exception as error:
-            results[index] = error
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(calls))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    return results
 
 
 def test_twenty_members_racing_for_five_places_get_five_places_and_fifteen_waiting(

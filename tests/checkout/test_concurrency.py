@@ -4,16 +4,14 @@ Every charge locks the member's Balance row, so the requests run one after anoth
 arrive; without the lock they would all read the same balance and all pass the overdraft check.
 """
 
-import threading
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from django.db import connection
 
 from apps.checkout.models import Balance, Transaction
 from tests.api.tokens import issue_token
 from tests.checkout.factories import funded_member, ledger_sum
+from tests.concurrency import race
 from tests.conftest import ApiClient
 from tests.members.factories import MemberFactory
 from tests.oauth.factories import service_application
@@ -31,20 +29,9 @@ def kiosk_token() -> str:
     return issue_token("checkout-write", application=service_application(name="Bar kiosk"))
 
 
-def race(bodies: list[dict], token: str) -> list:
-    """POST every body to /checkout/charges at once, one thread (and database connection) each."""
-    barrier = threading.Barrier(len(bodies))
-
-    def post(body: dict):
-        try:
-            api = ApiClient(token)
-            barrier.wait(timeout=30)
-            return api.post("/checkout/charges", body)
-        finally:
-            connection.close()
-
-    with ThreadPoolExecutor(max_workers=len(bodies)) as pool:
-        return list(pool.map(post, bodies, timeout=120))
+def charge_at_once(bodies: list[dict], token: str) -> list:
+    """POST every body to /checkout/charges at the same moment."""
+    return race([lambda body=body: ApiClient(token).post("/checkout/charges", body) for body in bodies])
 
 
 def outcomes(responses) -> Counter:
@@ -58,7 +45,7 @@ def test_fifty_concurrent_charges_stop_exactly_at_the_overdraft_limit(overdraft,
         for n in range(50)
     ]
 
-    responses = race(bodies, kiosk_token)
+    responses = charge_at_once(bodies, kiosk_token)
 
     assert outcomes(responses) == Counter({(201, None): 15, (409, "insufficient_funds"): 35})
     assert Transaction.objects.filter(member=member, kind="charge").count() == 15
@@ -72,7 +59,7 @@ def test_one_key_sent_by_ten_threads_charges_once(overdraft, kiosk_token):
     member = funded_member(1000)
     body = {"member": str(member.public_id), "amount_cents": 300, "idempotency_key": "tap-42"}
 
-    responses = race([body] * 10, kiosk_token)
+    responses = charge_at_once([body] * 10, kiosk_token)
 
     assert outcomes(responses) == Counter({(201, None): 1, (200, None): 9})
     assert len({r.json()["transaction"]["id"] for r in responses}) == 1
@@ -90,7 +77,7 @@ def test_first_charges_of_a_member_without_a_balance_row_create_one_row_and_resp
         for n in range(10)
     ]
 
-    responses = race(bodies, kiosk_token)
+    responses = charge_at_once(bodies, kiosk_token)
 
     assert outcomes(responses) == Counter({(201, None): 5, (409, "insufficient_funds"): 5})
     assert Balance.objects.filter(member=member).count() == 1
@@ -101,7 +88,7 @@ def test_one_key_raced_for_different_members_charges_only_one_of_them(overdraft,
     members = [funded_member(1000) for _ in range(5)]
     bodies = [{"member": str(m.public_id), "amount_cents": 100, "idempotency_key": "shared"} for m in members]
 
-    responses = race(bodies, kiosk_token)
+    responses = charge_at_once(bodies, kiosk_token)
 
     assert outcomes(responses) == Counter({(201, None): 1, (409, "idempotency_key_reused"): 4})
     assert Transaction.objects.filter(kind="charge").count() == 1

@@ -1,14 +1,14 @@
 import datetime
-import threading
 
 import pytest
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 from rest_framework.exceptions import ValidationError
 
 from apps.api.exceptions import Conflict
 from apps.groups import selectors, services
 from apps.groups.models import Group, GroupMembership
+from tests.concurrency import race
 from tests.groups.factories import GroupFactory, GroupMembershipFactory
 from tests.members.factories import MemberFactory
 
@@ -314,28 +314,6 @@ def test_group_list_counts_current_members_only():
 # --- races (PostgreSQL) ------------------------------------------------------------------------
 
 
-def race(call, runners: int = 2) -> list:
-    """Run `call` in `runners` threads at once; each returns what it returned or what it raised."""
-    barrier = threading.Barrier(runners)
-    outcomes: list = [None] * runners
-
-    def run(index: int) -> None:
-        try:
-            barrier.wait()
-            outcomes[index] = call()
-        except Exception as exc:  # the outcome is what the test compares
-            outcomes[index] = exc
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(runners)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
-    return outcomes
-
-
 def codes(outcomes: list) -> list[str]:
     return sorted(o.get_codes() if isinstance(o, Conflict) else type(o).__name__ for o in outcomes)
 
@@ -345,7 +323,7 @@ def codes(outcomes: list) -> list[str]:
 def test_concurrent_add_member_makes_exactly_one_current_membership():
     group, member = GroupFactory(), MemberFactory()
 
-    outcomes = race(lambda: services.add_member(group, member, "member"), runners=4)
+    outcomes = race([lambda: services.add_member(group, member, "member")] * 4)
 
     assert codes(outcomes) == ["GroupMembership", "already_member", "already_member", "already_member"]
     assert GroupMembership.objects.filter(group=group, member=member, ended__isnull=True).count() == 1
@@ -355,15 +333,9 @@ def test_concurrent_add_member_makes_exactly_one_current_membership():
 @pytest.mark.usefixtures("postgres_only")
 def test_concurrent_role_changes_start_exactly_one_successor(today):
     membership = GroupMembershipFactory(role="member", started=SEPT_1)
-    roles = iter(["chair", "treasurer"])
-    lock = threading.Lock()
-
-    def change():
-        with lock:
-            role = next(roles)
-        return services.change_role(membership, role)
-
-    outcomes = race(change)
+    outcomes = race(
+        [lambda role=role: services.change_role(membership, role) for role in ("chair", "treasurer")]
+    )
 
     assert codes(outcomes) == ["GroupMembership", "membership_ended"]
     winner = next(o for o in outcomes if isinstance(o, GroupMembership))

@@ -5,17 +5,16 @@ that the second request is certain to arrive while the first is still working. W
 both would pass validation and two token sets would be minted.
 """
 
-import threading
 import time
 
 import pytest
-from django.db import connection
 from django.db.models.signals import post_save
 from django.test import Client
 
 from apps.oauth.models import AccessToken, RefreshToken
 from apps.oauth.validators import LatchOAuth2Validator
 from tests.accounts.factories import UserFactory
+from tests.concurrency import race
 from tests.oauth import flow
 from tests.oauth.factories import ApplicationFactory
 
@@ -46,25 +45,6 @@ def minted_access_tokens():
     post_save.disconnect(record, sender=AccessToken)
 
 
-def race(request_once, runners: int = 2) -> list:
-    barrier = threading.Barrier(runners)
-    responses: list = [None] * runners
-
-    def run(index: int) -> None:
-        try:
-            barrier.wait()
-            responses[index] = request_once()
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(runners)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
-    return responses
-
-
 def outcome(responses) -> list:
     return sorted((response.status_code, response.json().get("error")) for response in responses)
 
@@ -82,7 +62,7 @@ def test_concurrent_redemptions_of_one_code_mint_exactly_one_token(
     application = ApplicationFactory()
     code, verifier = flow.get_code(member_session, application, "member-read offline_access")
 
-    responses = race(lambda: flow.redeem(Client(), application, code, verifier))
+    responses = race([lambda: flow.redeem(Client(), application, code, verifier)] * 2)
 
     assert outcome(responses) == [(200, None), (400, "invalid_grant")]
     assert len(minted_access_tokens) == 1
@@ -99,7 +79,7 @@ def test_concurrent_refreshes_with_one_token_mint_exactly_one_pair(
     first = flow.redeem(Client(), application, code, verifier).json()
     minted_access_tokens.clear()
 
-    responses = race(lambda: flow.refresh(Client(), application, first["refresh_token"]))
+    responses = race([lambda: flow.refresh(Client(), application, first["refresh_token"])] * 2)
 
     assert outcome(responses) == [(200, None), (400, "invalid_grant")]
     assert len(minted_access_tokens) == 1
