@@ -83,11 +83,18 @@ class ApplicationAdmin(dot_admin.ApplicationAdmin):
         return credentials_page(request, [(app, services.rotate_client_secret(app)) for app in confidential])
 
 
+@admin.display(description="token")
+def prefix(token) -> str:
+    """The first characters, to recognise a token a member reports; the rest is never stored."""
+    return f"{token.token_prefix}…" if token.token_prefix else "—"
+
+
 class AccessTokenAdmin(dot_admin.AccessTokenAdmin):
-    list_display = ("pk", "user", "application", "scope", "created", "expires")
+    list_display = ("pk", prefix, "user", "application", "scope", "created", "expires")
     list_filter = ("application", "created")
     date_hierarchy = "created"
     readonly_fields = (
+        prefix,
         "user",
         "application",
         "scope",
@@ -97,14 +104,14 @@ class AccessTokenAdmin(dot_admin.AccessTokenAdmin):
         "source_refresh_token",
         "resource",
     )
-    exclude = ("token", "token_checksum")
+    exclude = ("token", "token_checksum", "token_prefix")
 
 
 class RefreshTokenAdmin(dot_admin.RefreshTokenAdmin):
-    list_display = ("pk", "user", "application", "created", "revoked")
+    list_display = ("pk", prefix, "user", "application", "created", "revoked")
     list_filter = ("application", "revoked")
-    readonly_fields = ("user", "application", "access_token", "token_family", "revoked", "resource")
-    exclude = ("token", "token_checksum")
+    readonly_fields = (prefix, "user", "application", "access_token", "token_family", "revoked", "resource")
+    exclude = ("token", "token_checksum", "token_prefix")
 
 
 class GrantAdmin(dot_admin.GrantAdmin):

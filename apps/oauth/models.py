@@ -18,6 +18,7 @@ from oauth2_provider.models import (
     ApplicationManager,
 )
 
+from apps.oauth.fields import DigestField
 from apps.oauth.scopes import SCOPES
 
 # Scopes that only make sense for a member signing in; a client-credentials app acts for itself.
@@ -91,8 +92,12 @@ class Application(AbstractApplication):
 
 
 class Grant(AbstractGrant):
-    """An authorization code. Kept after redemption so that a replay can be recognised and punished."""
+    """An authorization code. Kept after redemption so that a replay can be recognised and punished.
 
+    Only the code's SHA-256 is stored (DigestField); the code itself exists only in the redirect.
+    """
+
+    code = DigestField(_("code digest"), unique=True, editable=False)
     redeemed_at = models.DateTimeField(_("redeemed"), null=True, blank=True)
     # Shared with every token issued from this code (and their refreshes), so a replayed code
     # revokes them all at once (RFC 6749 §4.1.2).
@@ -101,20 +106,33 @@ class Grant(AbstractGrant):
     class Meta(AbstractGrant.Meta):
         swappable = "OAUTH2_PROVIDER_GRANT_MODEL"
         verbose_name = _("authorization code")
+        indexes = [models.Index(fields=["expires"], name="oauth_grant_expires_idx")]
 
 
 class AccessToken(AbstractAccessToken):
     # DOT keeps the family on refresh tokens only; an access token issued without a refresh token
     # (no offline_access) must be revocable by family too.
     token_family = models.UUIDField(_("token family"), null=True, blank=True, editable=False, db_index=True)
+    token_prefix = models.CharField(
+        _("token prefix"), max_length=8, blank=True, editable=False, help_text=_("For recognition only.")
+    )
 
     class Meta(AbstractAccessToken.Meta):
         swappable = "OAUTH2_PROVIDER_ACCESS_TOKEN_MODEL"
+        indexes = [models.Index(fields=["expires"], name="oauth_accesstoken_expires_idx")]
 
 
 class RefreshToken(AbstractRefreshToken):
+    token_prefix = models.CharField(
+        _("token prefix"), max_length=8, blank=True, editable=False, help_text=_("For recognition only.")
+    )
+
     class Meta(AbstractRefreshToken.Meta):
         swappable = "OAUTH2_PROVIDER_REFRESH_TOKEN_MODEL"
+        indexes = [
+            *AbstractRefreshToken.Meta.indexes,
+            models.Index(fields=["revoked"], name="oauth_refreshtoken_revoked_idx"),
+        ]
 
     @classmethod
     def revoke_family(cls, token_family: uuid.UUID | None) -> None:
@@ -129,3 +147,4 @@ class IDToken(AbstractIDToken):
     class Meta(AbstractIDToken.Meta):
         swappable = "OAUTH2_PROVIDER_ID_TOKEN_MODEL"
         verbose_name = _("ID token")
+        indexes = [models.Index(fields=["expires"], name="oauth_idtoken_expires_idx")]

@@ -13,6 +13,9 @@ from apps.oauth.models import AccessToken, Application, Grant, RefreshToken
 
 logger = logging.getLogger(__name__)
 
+# Shown in the admin to recognise a token; ~36 of a token's ~178 bits, so it reveals nothing usable.
+TOKEN_PREFIX_LENGTH = 6
+
 
 def token_checksum(token: str) -> str:
     """How DOT finds a token: by the SHA-256 of its value (only the digest is stored)."""
@@ -180,6 +183,7 @@ class LatchOAuth2Validator(OAuth2Validator):
             source_refresh_token=source_refresh_token,
             resource=getattr(request, "resource", []),
             token_family=getattr(request, "token_family", None),
+            token_prefix=token["access_token"][:TOKEN_PREFIX_LENGTH],
         )
         self._set_token_value(access_token, token["access_token"])
         access_token.save()
@@ -197,6 +201,7 @@ class LatchOAuth2Validator(OAuth2Validator):
             access_token=access_token,
             token_family=token_family,
             resource=getattr(request, "resource", []),
+            token_prefix=refresh_token_code[:TOKEN_PREFIX_LENGTH],
         )
         self._set_token_value(refresh_token, refresh_token_code)
         refresh_token.save()

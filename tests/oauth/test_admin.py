@@ -106,8 +106,11 @@ def test_admin_lists_tokens_without_showing_them(admin_browser):
         assert tokens["access_token"] not in response.content.decode()
         assert tokens["refresh_token"] not in response.content.decode()
     token = AccessToken.objects.get()
+    listing = admin_browser.get("/admin/oauth/accesstoken/").content.decode()
+    assert f"{tokens['access_token'][:6]}…" in listing
     detail = admin_browser.get(f"/admin/oauth/accesstoken/{token.pk}/change/").content.decode()
     assert token.token_checksum not in detail
+    assert f"{tokens['access_token'][:6]}…" in detail
 
 
 def test_admin_revokes_a_refresh_token_and_its_access_token(admin_browser):
