@@ -57,6 +57,7 @@ INSTALLED_APPS = [
     # own migrations run (models.E022 otherwise).
     "apps.accounts",
     "apps.oauth",
+    "apps.audit",
     "oauth2_provider",
     "apps.api",
     "apps.members",
@@ -102,7 +103,13 @@ DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# Shared by every instance in production (CACHE_URL=redis://...): rate limits and throttling live here.
 CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://")}
+# Failed client authentications at /oauth/token, /oauth/introspect and /oauth/revoke before 429
+# (apps/oauth/throttling.py), counted per window in the cache.
+LATCH_CLIENT_AUTH_FAILURES_PER_IP = env.int("LATCH_CLIENT_AUTH_FAILURES_PER_IP", default=20)
+LATCH_CLIENT_AUTH_FAILURES_PER_CLIENT = env.int("LATCH_CLIENT_AUTH_FAILURES_PER_CLIENT", default=10)
+LATCH_CLIENT_AUTH_FAILURE_WINDOW = env.int("LATCH_CLIENT_AUTH_FAILURE_WINDOW", default=300)
 
 AUTH_USER_MODEL = "accounts.User"
 AUTHENTICATION_BACKENDS = [
@@ -193,6 +200,12 @@ ACCOUNT_PASSWORD_RESET_BY_CODE_ENABLED = False
 ACCOUNT_EMAIL_UNKNOWN_ACCOUNTS = False
 ACCOUNT_EMAIL_SUBJECT_PREFIX = "[Latch] "
 ACCOUNT_DEFAULT_HTTP_PROTOCOL = "http" if DEBUG else "https"
+# Failed sign-ins: 10 a minute per IP, 5 per 5 minutes per account; the block lifts by itself.
+ACCOUNT_RATE_LIMITS = {
+    "login_failed": env.str("LATCH_LOGIN_FAILED_RATE_LIMIT", default="10/m/ip,5/5m/key"),
+    "login": "30/m/ip",
+    "reset_password": "20/m/ip,5/m/key",
+}
 
 # --- OAuth 2.1 / OpenID Connect (django-oauth-toolkit) ----------------------------------------
 # Swappable model names live outside the OAUTH2_PROVIDER dict (DOT reads them at import time).
@@ -307,11 +320,18 @@ SPECTACULAR_SETTINGS = {
 }
 
 # --- Logging: named events on stderr; a token or secret is never logged -----------------------
+# "text", or "json": one JSON object per line for a log collector (apps/audit/logging.py).
+LOG_FORMAT = env.str("LATCH_LOG_FORMAT", default="text")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {"()": "apps.audit.logging.JSONFormatter"},
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "json" if LOG_FORMAT == "json" else "plain"}
+    },
     "root": {"handlers": ["console"], "level": env.str("LATCH_LOG_LEVEL", default="INFO")},
     "loggers": {
         "django.db.backends": {"level": "WARNING"},

@@ -1,6 +1,7 @@
 import os
 
 import pytest
+from django.core.cache import cache
 from django.db import connection
 from django.test import Client
 
@@ -12,6 +13,14 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "concurrency" in item.keywords:
             item.add_marker(pytest.mark.django_db(transaction=True))
+
+
+@pytest.fixture(autouse=True)
+def fresh_cache():
+    """Rate-limit and throttling counters live in the cache: no test inherits another's."""
+    cache.clear()
+    yield
+    cache.clear()
 
 
 @pytest.fixture

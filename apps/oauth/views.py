@@ -17,6 +17,7 @@ from oauth2_provider.oauth2_backends import get_oauthlib_core
 from oauth2_provider.settings import oauth2_settings
 from oauthlib.common import Request as OAuthlibRequest
 
+from apps.oauth import throttling
 from apps.oauth.discovery import server_metadata
 from apps.oauth.introspection import introspect
 from apps.oauth.models import Application
@@ -43,6 +44,27 @@ def duplicated_parameter(request: HttpRequest) -> str | None:
             if len(values) > 1 and name not in REPEATABLE_PARAMETERS:
                 return name
     return None
+
+
+def too_many_failures(retry_after: int) -> JsonResponse:
+    return oauth_error(
+        "temporarily_unavailable",
+        f"Too many failed client authentications; try again in {retry_after} seconds.",
+        status=429,
+        Retry_After=str(retry_after),
+    )
+
+
+class ClientAuthThrottleMixin:
+    """Slows guessing at endpoints where clients authenticate (see apps/oauth/throttling.py)."""
+
+    def dispatch(self, request, *args, **kwargs):
+        if request.method == "POST" and (wait := throttling.ip_blocked_for(request)):
+            return too_many_failures(wait)
+        response = super().dispatch(request, *args, **kwargs)  # type: ignore[misc]
+        if response.status_code == 401 and (wait := throttling.record_failure(request)):
+            return too_many_failures(wait)
+        return response
 
 
 @dataclass(frozen=True)
@@ -96,7 +118,7 @@ class AuthorizeView(dot_views.AuthorizationView):
 
 
 @method_decorator(csrf_exempt, name="dispatch")
-class TokenView(dot_views.TokenView):
+class TokenView(ClientAuthThrottleMixin, dot_views.TokenView):
     """The token endpoint, one transaction per request.
 
     The validator locks the authorization code or refresh token it is spending; holding the lock
@@ -113,7 +135,7 @@ class TokenView(dot_views.TokenView):
 
 
 @method_decorator(csrf_exempt, name="dispatch")
-class RevokeTokenView(dot_views.RevokeTokenView):
+class RevokeTokenView(ClientAuthThrottleMixin, dot_views.RevokeTokenView):
     def post(self, request, *args, **kwargs):
         duplicate = duplicated_parameter(request)
         if duplicate:
@@ -144,7 +166,7 @@ class UserInfoView(dot_views.UserInfoView):
 
 
 @method_decorator(csrf_exempt, name="dispatch")
-class IntrospectView(View):
+class IntrospectView(ClientAuthThrottleMixin, View):
     """RFC 7662 for clients that authenticate (a resource server checking a token it was handed).
 
     DOT's own introspection view wants a bearer token with an `introspection` scope instead; the
