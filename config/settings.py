@@ -112,6 +112,8 @@ LATCH_CLIENT_AUTH_FAILURES_PER_CLIENT = env.int("LATCH_CLIENT_AUTH_FAILURES_PER_
 LATCH_CLIENT_AUTH_FAILURE_WINDOW = env.int("LATCH_CLIENT_AUTH_FAILURE_WINDOW", default=300)
 
 AUTH_USER_MODEL = "accounts.User"
+# Sessions in the database under a digest of their key (apps/accounts/sessions.py).
+SESSION_ENGINE = "apps.accounts.sessions"
 AUTHENTICATION_BACKENDS = [
     "django.contrib.auth.backends.ModelBackend",
     "allauth.account.auth_backends.AuthenticationBackend",

@@ -3,10 +3,13 @@ from typing import ClassVar
 
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
 from django.contrib.auth.models import PermissionsMixin
+from django.contrib.sessions.base_session import AbstractBaseSession
 from django.db import models
 from django.db.models.functions import Lower
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+
+from apps.core.fields import DigestField
 
 
 class UserManager(BaseUserManager["User"]):
@@ -88,3 +91,18 @@ class User(AbstractBaseUser, PermissionsMixin):
 
     def get_short_name(self) -> str:
         return self.first_name or self.email
+
+
+class HashedKeySession(AbstractBaseSession):
+    """A browser session stored under sha256(session key); see apps/accounts/sessions.py."""
+
+    session_key = DigestField(_("session key digest"), primary_key=True)
+
+    class Meta(AbstractBaseSession.Meta):
+        db_table = "accounts_session"
+
+    @classmethod
+    def get_session_store_class(cls):
+        from apps.accounts.sessions import SessionStore
+
+        return SessionStore

@@ -18,7 +18,7 @@ from oauth2_provider.models import (
     ApplicationManager,
 )
 
-from apps.oauth.fields import DigestField
+from apps.core.fields import DigestField
 from apps.oauth.scopes import SCOPES
 
 # Scopes that only make sense for a member signing in; a client-credentials app acts for itself.

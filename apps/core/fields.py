@@ -16,9 +16,9 @@ def sha256_hex(value: str) -> str:
 class DigestField(models.CharField):
     """Stores sha256(value) and compares by it: `filter(code=raw)` finds the row, a leak reveals nothing.
 
-    Used for authorization codes, where DOT looks rows up by the code in several places; digesting in
-    the field covers every lookup without copying DOT's code. Values loaded from the database come
-    back as `Digest`, so saving a loaded row never hashes the digest a second time.
+    Used for authorization codes (DOT looks rows up by the code in several places) and session keys:
+    digesting in the field covers every lookup without copying the library's code. Values loaded
+    from the database come back as `Digest`, so saving a loaded row never hashes it a second time.
     """
 
     def __init__(self, *args, **kwargs) -> None:

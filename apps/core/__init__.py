@@ -1,0 +1,1 @@
+"""Small building blocks shared by several apps (not an app itself: no models, no migrations)."""
