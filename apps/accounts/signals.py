@@ -1,10 +1,12 @@
-import logging
-
-from allauth.account.signals import password_reset, user_logged_in, user_logged_out
-from django.contrib.auth.signals import user_login_failed
+from allauth.account.signals import password_reset
+from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
 from django.dispatch import receiver
 
-logger = logging.getLogger(__name__)
+from apps.accounts.models import UserManager
+from apps.audit.models import AuditEvent
+from apps.audit.services import record
 
 
 @receiver(password_reset)
@@ -15,18 +17,33 @@ def mark_email_verified_on_password_reset(sender, request, user, **kwargs) -> No
         user.save(update_fields=["email_verified", "updated_at"])
 
 
+# Django's signal rather than allauth's: allauth sends both on its own sign-ins, and only Django's
+# covers the admin's login page too. Either way, one row per sign-in.
 @receiver(user_logged_in)
-def log_login(sender, request, user, **kwargs) -> None:
-    logger.info("login.succeeded user=%s", user.public_id)
+def audit_login(sender, request, user, **kwargs) -> None:
+    record(AuditEvent.Event.LOGIN_SUCCEEDED, request=request, user=user)
 
 
 @receiver(user_logged_out)
-def log_logout(sender, request, user, **kwargs) -> None:
+def audit_logout(sender, request, user, **kwargs) -> None:
     if user is not None:
-        logger.info("logout user=%s", user.public_id)
+        record(AuditEvent.Event.LOGOUT, request=request, user=user)
+
+
+def attempted_email(credentials: dict) -> str:
+    """The login name tried, only if it is an email address: it may be a password typed in the wrong field.
+
+    Django has already replaced the password itself with stars.
+    """
+    login = credentials.get("email") or credentials.get("username")
+    email = UserManager.normalize_email(login if isinstance(login, str) else "")
+    try:
+        validate_email(email)
+    except ValidationError:
+        return ""
+    return email
 
 
 @receiver(user_login_failed)
-def log_login_failure(sender, credentials, request=None, **kwargs) -> None:
-    # credentials holds the password: log nothing from it.
-    logger.info("login.failed")
+def audit_login_failure(sender, credentials, request=None, **kwargs) -> None:
+    record(AuditEvent.Event.LOGIN_FAILED, request=request, actor_label=attempted_email(credentials))

@@ -11,6 +11,8 @@ from django.template.response import TemplateResponse
 from django.utils.translation import ngettext
 from oauth2_provider import admin as dot_admin
 
+from apps.audit.models import AuditEvent
+from apps.audit.services import application_details, record
 from apps.oauth import services
 from apps.oauth.forms import ApplicationAdminForm
 from apps.oauth.models import Application
@@ -70,6 +72,39 @@ class ApplicationAdmin(dot_admin.ApplicationAdmin):
             obj.hash_client_secret = secret is not None
             request._latch_new_secret = secret  # type: ignore[attr-defined]
         super().save_model(request, obj, form, change)
+        if not change:
+            self.audit(request, AuditEvent.Event.APPLICATION_CREATED, obj, **application_details(obj))
+        elif form.changed_data:
+            details: dict = {
+                "fields": list(form.changed_data),
+                "allowed_scopes": {"old": form.initial.get("allowed_scopes", []), "new": obj.allowed_scopes},
+            }
+            if "redirect_uris" in form.changed_data:
+                old_uris = form.initial.get("redirect_uris") or ""
+                details["redirect_uris"] = {"old": old_uris.split(), "new": obj.redirect_uris.split()}
+            self.audit(request, AuditEvent.Event.APPLICATION_CHANGED, obj, **details)
+
+    def delete_model(self, request, obj) -> None:
+        super().delete_model(request, obj)  # obj keeps its client_id and name, only its pk goes
+        self.audit(request, AuditEvent.Event.APPLICATION_DELETED, obj, name=obj.name)
+
+    def delete_queryset(self, request, queryset) -> None:
+        deleted = list(queryset)
+        super().delete_queryset(request, queryset)
+        for obj in deleted:
+            self.audit(request, AuditEvent.Event.APPLICATION_DELETED, obj, name=obj.name)
+
+    @staticmethod
+    def audit(request, event: AuditEvent.Event, application: Application, **details) -> None:
+        """An administrator did this to the application (never pass its secret; record() drops it)."""
+        record(
+            event,
+            request=request,
+            user=request.user,
+            actor_type=AuditEvent.ActorType.ADMIN,
+            client_id=application.client_id,
+            **details,
+        )
 
     def response_add(self, request, obj, post_url_continue=None):
         return credentials_page(request, [(obj, getattr(request, "_latch_new_secret", None))])
@@ -80,7 +115,11 @@ class ApplicationAdmin(dot_admin.ApplicationAdmin):
         if not confidential:
             self.message_user(request, "Public applications have no client secret.", messages.WARNING)
             return None
-        return credentials_page(request, [(app, services.rotate_client_secret(app)) for app in confidential])
+        credentials: list[tuple[Application, str | None]] = []
+        for app in confidential:
+            credentials.append((app, services.rotate_client_secret(app)))
+            self.audit(request, AuditEvent.Event.CLIENT_SECRET_ROTATED, app, name=app.name)
+        return credentials_page(request, credentials)
 
 
 @admin.display(description="token")

@@ -3,6 +3,8 @@ import json
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from apps.audit.models import AuditEvent
+from apps.audit.services import application_details, record
 from apps.oauth import services
 from apps.oauth.models import Application
 
@@ -46,6 +48,13 @@ class Command(BaseCommand):
         except ValidationError as exc:
             problems = "; ".join(f"{field}: {' '.join(msgs)}" for field, msgs in exc.message_dict.items())
             raise CommandError(f"The application was not created. {problems}") from exc
+        record(
+            AuditEvent.Event.APPLICATION_CREATED,
+            actor_type=AuditEvent.ActorType.ADMIN,
+            actor_label="manage.py",
+            client_id=application.client_id,
+            **application_details(application),
+        )
 
         if options["json"]:
             self.stdout.write(json.dumps({"client_id": application.client_id, "client_secret": secret}))

@@ -2,6 +2,8 @@ import json
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from apps.audit.models import AuditEvent
+from apps.audit.services import record
 from apps.oauth import services
 from apps.oauth.models import Application
 
@@ -24,6 +26,13 @@ class Command(BaseCommand):
             raise CommandError(f"No application has client_id {options['client_id']!r}.") from exc
         except ValueError as exc:
             raise CommandError(str(exc)) from exc
+        record(
+            AuditEvent.Event.CLIENT_SECRET_ROTATED,
+            actor_type=AuditEvent.ActorType.ADMIN,
+            actor_label="manage.py",
+            client_id=application.client_id,
+            name=application.name,
+        )
         if options["json"]:
             self.stdout.write(json.dumps({"client_id": application.client_id, "client_secret": secret}))
         else:

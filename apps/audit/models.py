@@ -1,0 +1,106 @@
+"""The audit log: one row per security-relevant event, written once and never changed.
+
+Append-only as far as Django goes: saving an existing row, deleting one, and a queryset's
+`update()` / `delete()` raise `AppendOnlyError`. Outside this: raw SQL, and database-level access
+(a PostgreSQL deployment can add `REVOKE UPDATE, DELETE` for Latch's role if it wants more).
+The one change allowed is the one Django makes when a user is deleted: `actor_user` becomes NULL
+(`on_delete=SET_NULL`), so the history outlives the account and `actor_label` still says who it was.
+Applications are referred to by `client_id` text, not a foreign key, so deleting an application
+touches no audit row at all.
+"""
+
+from typing import Any, NoReturn
+
+from django.conf import settings
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import models
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+
+class AppendOnlyError(Exception):
+    """An attempt to change or delete an audit row."""
+
+
+class AuditEventQuerySet(models.QuerySet["AuditEvent"]):
+    def update(self, **kwargs: Any) -> int:
+        # The only bulk change allowed is the SET_NULL Django runs when a user is deleted.
+        if kwargs == {"actor_user": None}:
+            return super().update(**kwargs)
+        raise AppendOnlyError("Audit events cannot be changed.")
+
+    def delete(self) -> NoReturn:
+        raise AppendOnlyError("Audit events cannot be deleted.")
+
+
+class AuditEvent(models.Model):
+    class Event(models.TextChoices):
+        LOGIN_SUCCEEDED = "login.succeeded", _("sign-in succeeded")
+        LOGIN_FAILED = "login.failed", _("sign-in failed")
+        LOGOUT = "logout", _("signed out")
+        CONSENT_GRANTED = "consent.granted", _("consent granted")
+        CONSENT_DENIED = "consent.denied", _("consent denied")
+        TOKEN_ISSUED = "token.issued", _("token issued")
+        TOKEN_REVOKED = "token.revoked", _("token revoked")
+        REFRESH_TOKEN_REUSED = "refresh_token.reused", _("refresh token reused")
+        AUTHORIZATION_CODE_REUSED = "authorization_code.reused", _("authorization code reused")
+        CLIENT_AUTH_FAILED = "client_auth.failed", _("client authentication failed")
+        THROTTLED = "throttled", _("throttled")
+        APPLICATION_CREATED = "application.created", _("application created")
+        APPLICATION_CHANGED = "application.changed", _("application changed")
+        APPLICATION_DELETED = "application.deleted", _("application deleted")
+        CLIENT_SECRET_ROTATED = "client_secret.rotated", _("client secret rotated")
+
+    class ActorType(models.TextChoices):
+        USER = "user", _("member")
+        CLIENT = "client", _("application")
+        ADMIN = "admin", _("administrator")
+        ANONYMOUS = "anonymous", _("anonymous")
+
+    time = models.DateTimeField(_("time"), default=timezone.now, db_index=True, editable=False)
+    event = models.CharField(_("event"), max_length=40, choices=Event)
+    actor_type = models.CharField(_("actor type"), max_length=16, choices=ActorType)
+    # Indexed by the (actor_user, time) index below, so no index of its own.
+    actor_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("user"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        db_index=False,
+        related_name="+",
+    )
+    actor_label = models.CharField(
+        _("actor"),
+        max_length=255,
+        blank=True,
+        help_text=_("Email, client id or manage.py; kept after deletion."),
+    )
+    client_id = models.CharField(_("client id"), max_length=100, blank=True)
+    ip = models.GenericIPAddressField(_("IP address"), null=True, blank=True)
+    details = models.JSONField(_("details"), default=dict, blank=True, encoder=DjangoJSONEncoder)
+
+    objects = AuditEventQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("audit event")
+        verbose_name_plural = _("audit events")
+        # Cascades (the SET_NULL above) go through the base manager: make it the guarded one.
+        base_manager_name = "objects"
+        indexes = [
+            models.Index(fields=["event", "time"], name="audit_event_time_idx"),
+            models.Index(fields=["actor_user", "time"], name="audit_user_time_idx"),
+            models.Index(fields=["client_id", "time"], name="audit_client_time_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event} {self.actor_label or self.actor_type}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if not self._state.adding or kwargs.get("force_update") or kwargs.get("update_fields"):
+            raise AppendOnlyError("Audit events cannot be changed.")
+        kwargs["force_insert"] = True  # an INSERT, never an UPDATE of a row with the same pk
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> NoReturn:
+        raise AppendOnlyError("Audit events cannot be deleted.")
