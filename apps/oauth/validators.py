@@ -1,17 +1,17 @@
 """Latch's OAuth2Validator: DOT's documented hook for every protocol decision Latch makes its own."""
 
 import hashlib
-import logging
 import time
 import uuid
 
+from django.http import HttpRequest
 from django.utils import timezone
 from oauth2_provider.oauth2_validators import OAuth2Validator
 from oauthlib.oauth2.rfc6749 import errors, utils
 
+from apps.audit import services as audit
+from apps.audit.models import AuditEvent
 from apps.oauth.models import AccessToken, Application, Grant, RefreshToken
-
-logger = logging.getLogger(__name__)
 
 # Shown in the admin to recognise a token; ~36 of a token's ~178 bits, so it reveals nothing usable.
 TOKEN_PREFIX_LENGTH = 6
@@ -20,6 +20,13 @@ TOKEN_PREFIX_LENGTH = 6
 def token_checksum(token: str) -> str:
     """How DOT finds a token: by the SHA-256 of its value (only the digest is stored)."""
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def as_http_request(request) -> HttpRequest:
+    """Enough of a Django request for the audit log to read the client's address from."""
+    http_request = HttpRequest()
+    http_request.META = dict(request.headers)
+    return http_request
 
 
 def token_owner_summary(user, scopes: list[str]) -> tuple[str, dict[str, str]]:
@@ -100,10 +107,13 @@ class LatchOAuth2Validator(OAuth2Validator):
         if grant is None:
             return False
         if grant.redeemed_at is not None:
-            logger.warning(
-                "oauth.code_reused client=%s grant=%s: revoking the tokens issued from it",
-                client.client_id,
-                grant.pk,
+            audit.record(
+                AuditEvent.Event.AUTHORIZATION_CODE_REUSED,
+                request=as_http_request(request),
+                client_id=client.client_id,
+                grant=grant.pk,
+                member=str(grant.user.public_id),
+                action="revoked every token issued from the code",
             )
             RefreshToken.revoke_family(grant.token_family)
             return False
@@ -136,12 +146,15 @@ class LatchOAuth2Validator(OAuth2Validator):
         locked = list(
             RefreshToken.objects.select_for_update()
             .filter(token_checksum=token_checksum(refresh_token))
-            .values_list("revoked", flat=True)
+            .values_list("revoked", "token_family")
         )
-        if locked and all(revoked is not None for revoked in locked):
-            logger.warning(
-                "oauth.refresh_token_reused client=%s: revoking its token family",
-                getattr(client, "client_id", None),
+        if locked and all(revoked is not None for revoked, _ in locked):
+            audit.record(
+                AuditEvent.Event.REFRESH_TOKEN_REUSED,
+                request=as_http_request(request),
+                client_id=getattr(client, "client_id", ""),
+                family=str(locked[0][1]),
+                action="revoked the token family",
             )
         valid = super().validate_refresh_token(refresh_token, client, request, *args, **kwargs)
         if valid and not request.user.is_active:
@@ -162,13 +175,14 @@ class LatchOAuth2Validator(OAuth2Validator):
         if request.user is not None:
             key, summary = token_owner_summary(request.user, scopes)
             token[key] = summary
-        logger.info(
-            "oauth.token_issued grant_type=%s client=%s user=%s scope=%r refresh=%s",
-            request.grant_type,
-            request.client.client_id,
-            getattr(request.user, "public_id", None),
-            token.get("scope", ""),
-            "refresh_token" in token,
+        audit.record(
+            AuditEvent.Event.TOKEN_ISSUED,
+            request=as_http_request(request),
+            user=request.user,
+            client_id=request.client.client_id,
+            grant_type=request.grant_type,
+            scope=token.get("scope", ""),
+            with_refresh="refresh_token" in token,
         )
 
     def _create_access_token(self, expires, request, token, source_refresh_token=None) -> AccessToken:
