@@ -17,6 +17,8 @@ from oauth2_provider.oauth2_backends import get_oauthlib_core
 from oauth2_provider.settings import oauth2_settings
 from oauthlib.common import Request as OAuthlibRequest
 
+from apps.audit import services as audit
+from apps.audit.models import AuditEvent
 from apps.oauth import throttling
 from apps.oauth.discovery import server_metadata
 from apps.oauth.introspection import introspect
@@ -60,11 +62,25 @@ class ClientAuthThrottleMixin:
 
     def dispatch(self, request, *args, **kwargs):
         if request.method == "POST" and (wait := throttling.ip_blocked_for(request)):
-            return too_many_failures(wait)
+            return self._throttled(request, wait)
         response = super().dispatch(request, *args, **kwargs)  # type: ignore[misc]
-        if response.status_code == 401 and (wait := throttling.record_failure(request)):
-            return too_many_failures(wait)
+        if response.status_code == 401:
+            client_id = throttling.presented_client_id(request)
+            audit.record(AuditEvent.Event.CLIENT_AUTH_FAILED, request=request, client_id=client_id, path=request.path)
+            if wait := throttling.record_failure(request):
+                return self._throttled(request, wait)
         return response
+
+    @staticmethod
+    def _throttled(request, wait: int) -> JsonResponse:
+        audit.record(
+            AuditEvent.Event.THROTTLED,
+            request=request,
+            client_id=throttling.presented_client_id(request),
+            path=request.path,
+            retry_after=wait,
+        )
+        return too_many_failures(wait)
 
 
 @dataclass(frozen=True)
@@ -109,7 +125,16 @@ class AuthorizeView(dot_views.AuthorizationView):
         # The hidden fields come back from the browser: never trust that the client still exists.
         if not Application.objects.filter(client_id=form.cleaned_data["client_id"]).exists():
             return self._error_page("invalid_client", "The application is not registered with Latch.")
-        return super().form_valid(form)
+        response = super().form_valid(form)
+        if response.status_code == 302:  # answered to the app: consent given or refused
+            audit.record(
+                AuditEvent.Event.CONSENT_GRANTED if form.cleaned_data.get("allow") else AuditEvent.Event.CONSENT_DENIED,
+                request=self.request,
+                user=self.request.user,
+                client_id=form.cleaned_data["client_id"],
+                scope=form.cleaned_data.get("scope", ""),
+            )
+        return response
 
     def form_invalid(self, form):
         return self._error_page(
@@ -140,7 +165,16 @@ class RevokeTokenView(ClientAuthThrottleMixin, dot_views.RevokeTokenView):
         duplicate = duplicated_parameter(request)
         if duplicate:
             return oauth_error("invalid_request", f"The {duplicate} parameter was sent more than once.")
-        return super().post(request, *args, **kwargs)
+        response = super().post(request, *args, **kwargs)
+        if response.status_code == 200:
+            # RFC 7009 answers 200 for unknown tokens too: this records the request, not a hit.
+            audit.record(
+                AuditEvent.Event.TOKEN_REVOKED,
+                request=request,
+                client_id=throttling.presented_client_id(request),
+                hint=request.POST.get("token_type_hint", ""),
+            )
+        return response
 
 
 @method_decorator(csrf_exempt, name="dispatch")
