@@ -1,6 +1,7 @@
 """Throw-away keys for `make run` and the tests, kept in var/ (git-ignored), never for production.
 
-Only used when LATCH_DEV_KEYS=1; production reads DJANGO_SECRET_KEY and OIDC_RSA_PRIVATE_KEY from the
+Only used when LATCH_DEV_KEYS=1 and no key is configured; production reads DJANGO_SECRET_KEY and its
+signing keys (OIDC_RSA_PRIVATE_KEY or LATCH_SIGNING_KEYS_DIR, see apps/oauth/keys.py) from the
 environment (or *_FILE paths) and refuses to start without them.
 """
 

@@ -1,8 +1,8 @@
 """Latch settings: one module, every deploy-specific value from the environment.
 
 `FileAwareEnv` lets any variable be given as `NAME_FILE` (a mounted secret), which wins over `NAME`.
-No secret has a committed default: outside development `DJANGO_SECRET_KEY` and `OIDC_RSA_PRIVATE_KEY`
-must be set. `make run` and the test suite set `LATCH_DEV_KEYS=1`, which generates throw-away keys
+No secret has a committed default: outside development `DJANGO_SECRET_KEY` and the signing keys
+(`OIDC_RSA_PRIVATE_KEY` or `LATCH_SIGNING_KEYS_DIR`, see apps/oauth/keys.py) must be set. `make run` and the test suite set `LATCH_DEV_KEYS=1`, which generates throw-away keys
 into `var/` (git-ignored) when none are given.
 """
 
@@ -13,6 +13,7 @@ from typing import Any
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
+from apps.oauth.keys import signing_keys_from_env
 from config.devkeys import dev_rsa_private_key, dev_secret_key
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -217,7 +218,11 @@ OAUTH2_PROVIDER_REFRESH_TOKEN_MODEL = "oauth.RefreshToken"
 OAUTH2_PROVIDER_GRANT_MODEL = "oauth.Grant"
 OAUTH2_PROVIDER_ID_TOKEN_MODEL = "oauth.IDToken"
 
-OIDC_RSA_PRIVATE_KEY = _required_secret("OIDC_RSA_PRIVATE_KEY", dev_rsa_private_key)
+# id_token signing keys: LATCH_SIGNING_KEYS_DIR (rotated with `manage.py signing_keys`), or
+# OIDC_RSA_PRIVATE_KEY plus OIDC_RSA_PRIVATE_KEYS_INACTIVE; checked and loaded by apps/oauth/keys.py.
+OIDC_SIGNING_KEYS = signing_keys_from_env(
+    env, dev_key=(lambda: dev_rsa_private_key(VAR_DIR)) if DEV_KEYS else None
+)
 # Plain http redirect URIs are for development and native apps' loopback callbacks only (RFC 8252).
 ALLOW_HTTP_REDIRECT_URIS = env.bool("LATCH_ALLOW_HTTP_REDIRECT_URIS", default=DEBUG)
 
@@ -251,8 +256,8 @@ OAUTH2_PROVIDER = {
     "ALLOW_URI_WILDCARDS": False,
     "REQUEST_APPROVAL_PROMPT": "force",
     "OIDC_ENABLED": True,
-    "OIDC_RSA_PRIVATE_KEY": OIDC_RSA_PRIVATE_KEY,
-    "OIDC_RSA_PRIVATE_KEYS_INACTIVE": env.list("OIDC_RSA_PRIVATE_KEYS_INACTIVE", default=[]),
+    "OIDC_RSA_PRIVATE_KEY": OIDC_SIGNING_KEYS.active.pem,
+    "OIDC_RSA_PRIVATE_KEYS_INACTIVE": OIDC_SIGNING_KEYS.inactive_pems,
     # Set in production so the issuer never depends on a request's Host header.
     "OIDC_ISS_ENDPOINT": env.str("LATCH_ISSUER", default=""),
     "OIDC_RESPONSE_TYPES_SUPPORTED": ["code"],

@@ -7,10 +7,12 @@ import uuid
 from django.http import HttpRequest
 from django.utils import timezone
 from oauth2_provider.oauth2_validators import OAuth2Validator
+from oauth2_provider.settings import oauth2_settings
 from oauthlib.oauth2.rfc6749 import errors, utils
 
 from apps.audit import services as audit
 from apps.audit.models import AuditEvent
+from apps.oauth import keys
 from apps.oauth.models import AccessToken, Application, Grant, RefreshToken
 
 # Shown in the admin to recognise a token; ~36 of a token's ~178 bits, so it reveals nothing usable.
@@ -229,6 +231,15 @@ class LatchOAuth2Validator(OAuth2Validator):
         if valid and request.user is not None and not request.user.is_active:
             return False
         return valid
+
+    def _get_key_for_token(self, token):
+        """Every published key, not only the signing one: an id_token_hint signed before a key
+        rotation must verify for as long as its key is in the JWKS (DOT uses the signing key only)."""
+        if super()._get_key_for_token(token) is None:  # no known client in `aud`
+            return None
+        return keys.verification_keys(
+            oauth2_settings.OIDC_RSA_PRIVATE_KEY, oauth2_settings.OIDC_RSA_PRIVATE_KEYS_INACTIVE
+        )
 
     # --- OpenID Connect claims --------------------------------------------------------------------
 
