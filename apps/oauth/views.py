@@ -24,6 +24,7 @@ from apps.oauth.discovery import server_metadata
 from apps.oauth.introspection import introspect
 from apps.oauth.models import Application
 from apps.oauth.scopes import describe
+from config.csp import extend_policy, origin
 
 logger = logging.getLogger(__name__)
 
@@ -104,6 +105,19 @@ class AuthorizeView(dot_views.AuthorizationView):
         context = super().get_context_data(**kwargs)
         context["scopes"] = [ScopeForConsent(*pair) for pair in describe(kwargs.get("scopes", []))]
         return context
+
+    def render_to_response(self, context, **response_kwargs):
+        response = super().render_to_response(context, **response_kwargs)
+        if "form" in context:  # the consent page; error pages keep the site-wide policy
+            # Allow and Deny POST here and Latch answers with a 302 to the redirect_uri, which Chrome
+            # checks against form-action: allow that one origin, validated by oauthlib against the
+            # app's registered URIs before this page was rendered (config/csp.py). Logos are any
+            # https image an admin registered, and they may redirect to a CDN.
+            extend_policy(
+                response,
+                {"form-action": [origin(self.oauth2_data.get("redirect_uri"))], "img-src": ["https:"]},
+            )
+        return response
 
     def error_response(self, error, application, **kwargs):
         response = super().error_response(error, application, **kwargs)

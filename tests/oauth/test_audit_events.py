@@ -79,3 +79,46 @@ def test_authorization_code_reuse_is_recorded(signed_in):
     (reused,) = events("authorization_code.reused")
     assert reused.details["member"] == str(member.public_id)
     assert code not in str(reused.details)
+
+
+def test_consent_granted_and_denied_are_recorded(signed_in):
+    member, browser = signed_in
+    application = ApplicationFactory()
+    _, challenge = flow.pkce_pair()
+
+    flow.submit_consent(browser, application, "member-read", challenge, allow=True)
+    flow.submit_consent(browser, application, "member-read", challenge, allow=False)
+
+    consents = AuditEvent.objects.filter(event__startswith="consent.").order_by("pk")
+    assert [(e.event, e.actor_user, e.client_id, e.details["scope"]) for e in consents] == [
+        ("consent.granted", member, application.client_id, "member-read"),
+        ("consent.denied", member, application.client_id, "member-read"),
+    ]
+
+
+def test_client_authentication_failure_and_throttling_are_recorded(settings):
+    settings.LATCH_CLIENT_AUTH_FAILURES_PER_CLIENT = 1
+    application = service_application()
+    wrong = flow.basic_auth(application.client_id, "wrong")
+
+    Client(REMOTE_ADDR="203.0.113.9").post("/oauth/token", {"grant_type": "client_credentials"}, **wrong)
+    Client(REMOTE_ADDR="203.0.113.9").post("/oauth/token", {"grant_type": "client_credentials"}, **wrong)
+
+    failed = events("client_auth.failed")
+    assert [(e.client_id, str(e.ip), e.details) for e in failed] == [
+        (application.client_id, "203.0.113.9", {"path": "/oauth/token"})
+    ] * 2
+    (throttled,) = events("throttled")
+    assert throttled.client_id == application.client_id
+    assert throttled.details["path"] == "/oauth/token"
+
+
+def test_revocation_is_recorded():
+    application = service_application()
+    token = flow.client_credentials(Client(), application).json()["access_token"]
+
+    Client().post("/oauth/revoke", {"token": token, "token_type_hint": "access_token"}, **flow.app_auth(application))
+
+    (revoked,) = events("token.revoked")
+    assert revoked.client_id == application.client_id
+    assert revoked.details == {"hint": "access_token"}
