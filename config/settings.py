@@ -2,8 +2,9 @@
 
 `FileAwareEnv` lets any variable be given as `NAME_FILE` (a mounted secret), which wins over `NAME`.
 No secret has a committed default: outside development `DJANGO_SECRET_KEY` and the signing keys
-(`OIDC_RSA_PRIVATE_KEY` or `LATCH_SIGNING_KEYS_DIR`, see apps/oauth/keys.py) must be set. `make run` and the test suite set `LATCH_DEV_KEYS=1`, which generates throw-away keys
-into `var/` (git-ignored) when none are given.
+(`OIDC_RSA_PRIVATE_KEY` or `LATCH_SIGNING_KEYS_DIR`, see apps/oauth/keys.py) must be set. `make run`
+and the test suite set `LATCH_DEV_KEYS=1`, which generates throw-away keys into `var/` (git-ignored)
+when none are given.
 """
 
 from datetime import timedelta

@@ -67,7 +67,9 @@ class ClientAuthThrottleMixin:
         response = super().dispatch(request, *args, **kwargs)  # type: ignore[misc]
         if response.status_code == 401:
             client_id = throttling.presented_client_id(request)
-            audit.record(AuditEvent.Event.CLIENT_AUTH_FAILED, request=request, client_id=client_id, path=request.path)
+            audit.record(
+                AuditEvent.Event.CLIENT_AUTH_FAILED, request=request, client_id=client_id, path=request.path
+            )
             if wait := throttling.record_failure(request):
                 return self._throttled(request, wait)
         return response
@@ -142,7 +144,9 @@ class AuthorizeView(dot_views.AuthorizationView):
         response = super().form_valid(form)
         if response.status_code == 302:  # answered to the app: consent given or refused
             audit.record(
-                AuditEvent.Event.CONSENT_GRANTED if form.cleaned_data.get("allow") else AuditEvent.Event.CONSENT_DENIED,
+                AuditEvent.Event.CONSENT_GRANTED
+                if form.cleaned_data.get("allow")
+                else AuditEvent.Event.CONSENT_DENIED,
                 request=self.request,
                 user=self.request.user,
                 client_id=form.cleaned_data["client_id"],
