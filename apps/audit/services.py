@@ -71,7 +71,13 @@ def clean_details(event: str, details: dict[str, Any]) -> dict[str, Any]:
             ",".join(dropped),
             extra={"event": "audit.detail_dropped", "details": {"audit_event": event, "dropped": dropped}},
         )
-    return json.loads(json.dumps(kept, cls=_Encoder))
+    # PostgreSQL refuses NUL in text and in JSON strings; clients control some of these values.
+    return json.loads(json.dumps(kept, cls=_Encoder).replace("\\u0000", "\\ufffd"))
+
+
+def storable(text: str, length: int) -> str:
+    """A client-supplied string as a text column can hold it: no NUL, at most `length` characters."""
+    return text.replace("\x00", "\ufffd")[:length]
 
 
 def _ip(request: HttpRequest | None) -> str | None:
@@ -119,8 +125,8 @@ def record(
         event=event,
         actor_type=actor_type,
         actor_user=user,
-        actor_label=(actor_label or (user.email if user else client_id))[:255],
-        client_id=client_id[:100],
+        actor_label=storable(actor_label or (user.email if user else client_id), 255),
+        client_id=storable(client_id, 100),
         ip=_ip(request),
         details=clean_details(event, details),
     )

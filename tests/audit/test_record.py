@@ -237,3 +237,15 @@ def test_a_row_written_inside_a_transaction_that_rolls_back_is_gone_but_its_log_
 
     assert not AuditEvent.objects.exists()
     assert [r.event for r in caplog.records] == ["application.created"]
+
+
+def test_nul_bytes_from_a_client_are_stored_as_replacement_characters():
+    from apps.audit.models import AuditEvent
+    from apps.audit.services import record
+
+    row = record(AuditEvent.Event.CLIENT_AUTH_FAILED, client_id="ev\x00il", path="/oauth/\x00token")
+
+    row.refresh_from_db()
+    assert row.client_id == "ev\ufffdil"
+    assert row.actor_label == "ev\ufffdil"
+    assert row.details == {"path": "/oauth/\ufffdtoken"}
