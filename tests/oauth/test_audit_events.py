@@ -117,7 +117,9 @@ def test_revocation_is_recorded():
     application = service_application()
     token = flow.client_credentials(Client(), application).json()["access_token"]
 
-    Client().post("/oauth/revoke", {"token": token, "token_type_hint": "access_token"}, **flow.app_auth(application))
+    Client().post(
+        "/oauth/revoke", {"token": token, "token_type_hint": "access_token"}, **flow.app_auth(application)
+    )
 
     (revoked,) = events("token.revoked")
     assert revoked.client_id == application.client_id
