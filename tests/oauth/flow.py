@@ -87,3 +87,13 @@ def refresh(client: Client, application, refresh_token: str, **overrides):
 
 def client_credentials(client: Client, application, **data):
     return client.post("/oauth/token", {"grant_type": "client_credentials", **data}, **app_auth(application))
+
+
+def tokens_for(member, application, scope: str = "member-read offline_access") -> dict:
+    """A member signs in, allows the app and the app redeems the code: the token response."""
+    browser = Client()
+    browser.force_login(member)
+    code, verifier = get_code(browser, application, scope)
+    response = redeem(Client(), application, code, verifier)
+    assert response.status_code == 200, response.content
+    return response.json()

@@ -18,17 +18,8 @@ def member():
     return UserFactory()
 
 
-def tokens_for(member, application, scope="member-read offline_access"):
-    browser = Client()
-    browser.force_login(member)
-    code, verifier = flow.get_code(browser, application, scope)
-    response = flow.redeem(Client(), application, code, verifier)
-    assert response.status_code == 200, response.content
-    return response.json()
-
-
 def test_refresh_rotates_both_tokens(member, application):
-    first = tokens_for(member, application)
+    first = flow.tokens_for(member, application)
 
     response = flow.refresh(Client(), application, first["refresh_token"])
 
@@ -43,7 +34,7 @@ def test_refresh_rotates_both_tokens(member, application):
 
 
 def test_reused_refresh_token_is_refused_and_revokes_the_whole_family(member, application):
-    first = tokens_for(member, application)
+    first = flow.tokens_for(member, application)
     second = flow.refresh(Client(), application, first["refresh_token"]).json()
 
     replay = flow.refresh(Client(), application, first["refresh_token"])
@@ -58,8 +49,8 @@ def test_reused_refresh_token_is_refused_and_revokes_the_whole_family(member, ap
 
 
 def test_reuse_revokes_only_its_own_family(member, application):
-    ours = tokens_for(member, application)
-    other_session = tokens_for(member, application)
+    ours = flow.tokens_for(member, application)
+    other_session = flow.tokens_for(member, application)
     flow.refresh(Client(), application, ours["refresh_token"])
 
     flow.refresh(Client(), application, ours["refresh_token"])
@@ -68,14 +59,14 @@ def test_reuse_revokes_only_its_own_family(member, application):
 
 
 def test_no_refresh_token_without_offline_access(member, application):
-    body = tokens_for(member, application, scope="member-read")
+    body = flow.tokens_for(member, application, scope="member-read")
 
     assert "refresh_token" not in body
     assert not RefreshToken.objects.exists()
 
 
 def test_refresh_may_narrow_but_not_widen_the_scope(member, application):
-    first = tokens_for(member, application, scope="member-read activity-read offline_access")
+    first = flow.tokens_for(member, application, scope="member-read activity-read offline_access")
 
     wider = flow.refresh(
         Client(), application, first["refresh_token"], scope="member-read group-read offline_access"
@@ -89,7 +80,7 @@ def test_refresh_may_narrow_but_not_widen_the_scope(member, application):
 
 
 def test_refresh_drops_scopes_the_admin_has_since_withdrawn(member, application):
-    first = tokens_for(member, application, scope="member-read activity-read offline_access")
+    first = flow.tokens_for(member, application, scope="member-read activity-read offline_access")
     application.allowed_scopes = ["member-read", "offline_access"]
     application.save()
 
@@ -100,7 +91,7 @@ def test_refresh_drops_scopes_the_admin_has_since_withdrawn(member, application)
 
 
 def test_refresh_token_expires_after_its_lifetime(member, application, settings):
-    first = tokens_for(member, application)
+    first = flow.tokens_for(member, application)
     lifetime = settings.OAUTH2_PROVIDER["REFRESH_TOKEN_EXPIRE_SECONDS"]
     AccessToken.objects.update(expires=timezone.now() - timedelta(seconds=lifetime + 1))
 
@@ -111,7 +102,7 @@ def test_refresh_token_expires_after_its_lifetime(member, application, settings)
 
 
 def test_refresh_token_of_another_client_is_refused(member, application):
-    first = tokens_for(member, application)
+    first = flow.tokens_for(member, application)
     thief = ApplicationFactory()
 
     response = flow.refresh(Client(), thief, first["refresh_token"])
@@ -122,7 +113,7 @@ def test_refresh_token_of_another_client_is_refused(member, application):
 
 
 def test_deactivated_member_cannot_refresh(member, application):
-    first = tokens_for(member, application)
+    first = flow.tokens_for(member, application)
     member.is_active = False
     member.save()
 
@@ -133,7 +124,7 @@ def test_deactivated_member_cannot_refresh(member, application):
 
 def test_public_client_refreshes_with_its_client_id(member):
     application = public_application()
-    first = tokens_for(member, application)
+    first = flow.tokens_for(member, application)
 
     response = flow.refresh(Client(), application, first["refresh_token"])
 
@@ -141,7 +132,7 @@ def test_public_client_refreshes_with_its_client_id(member):
 
 
 def test_confidential_client_must_authenticate_to_refresh(member, application):
-    first = tokens_for(member, application)
+    first = flow.tokens_for(member, application)
 
     response = Client().post(
         "/oauth/token",
