@@ -1,0 +1,20 @@
+from apps.audit.models import AuditEvent
+from apps.members.models import Member
+
+# What a member is shown of their own audit trail: their sign-ins and the apps they allowed.
+MEMBER_VISIBLE_EVENTS = (
+    AuditEvent.Event.LOGIN_SUCCEEDED,
+    AuditEvent.Event.LOGOUT,
+    AuditEvent.Event.CONSENT_GRANTED,
+    AuditEvent.Event.CONSENT_DENIED,
+)
+
+
+def member_record(user) -> Member | None:
+    return Member.objects.filter(user=user).first()
+
+
+def recent_security_events(user, limit: int = 10) -> list[AuditEvent]:
+    return list(
+        AuditEvent.objects.filter(actor_user=user, event__in=MEMBER_VISIBLE_EVENTS).order_by("-time")[:limit]
+    )
