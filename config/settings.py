@@ -279,6 +279,8 @@ OAUTH2_PROVIDER = {
     "PKCE_REQUIRED": True,
     "ALLOWED_REDIRECT_URI_SCHEMES": ["http", "https"] if ALLOW_HTTP_REDIRECT_URIS else ["https"],
     "ALLOW_URI_WILDCARDS": False,
+    # DOT's "auto" skips the page when a live token covers the scopes; Latch remembers consent
+    # instead (apps/oauth/consent.py, AuthorizeView), so DOT's own check stays off.
     "REQUEST_APPROVAL_PROMPT": "force",
     "OIDC_ENABLED": True,
     "OIDC_RSA_PRIVATE_KEY": OIDC_SIGNING_KEYS.active.pem,

@@ -56,7 +56,7 @@ def server_metadata(request: HttpRequest) -> dict:
         "introspection_endpoint_auth_methods_supported": [m for m in client_auth_methods if m != "none"],
         "code_challenge_methods_supported": list(CODE_CHALLENGE_METHODS),
         "claims_supported": CLAIMS_SUPPORTED,
-        "prompt_values_supported": ["login"],
+        "prompt_values_supported": ["none", "login", "consent"],
         "request_parameter_supported": False,
         "request_uri_parameter_supported": False,
         "claims_parameter_supported": False,

@@ -6,6 +6,7 @@ All five are swapped from the first migration so that later changes never need a
 import uuid
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils.translation import gettext_lazy as _
@@ -148,3 +149,36 @@ class IDToken(AbstractIDToken):
         swappable = "OAUTH2_PROVIDER_ID_TOKEN_MODEL"
         verbose_name = _("ID token")
         indexes = [models.Index(fields=["expires"], name="oauth_idtoken_expires_idx")]
+
+
+class Consent(models.Model):
+    """What a member has allowed an application, remembered so that the next request can skip the page.
+
+    Business rules live in apps/oauth/consent.py; withdrawing consent also revokes the app's tokens.
+    """
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="oauth_consents",
+        verbose_name=_("user"),
+    )
+    application = models.ForeignKey(
+        settings.OAUTH2_PROVIDER_APPLICATION_MODEL,
+        on_delete=models.CASCADE,
+        related_name="consents",
+        verbose_name=_("application"),
+    )
+    scopes = models.JSONField(_("scopes"), default=list, help_text=_("Every scope the member has allowed."))
+    first_granted_at = models.DateTimeField(_("first granted"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+    last_used_at = models.DateTimeField(_("last used"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("consent")
+        constraints = [
+            models.UniqueConstraint(fields=["user", "application"], name="oauth_consent_once_per_app"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} → {self.application}"

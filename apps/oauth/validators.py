@@ -84,13 +84,15 @@ class LatchOAuth2Validator(OAuth2Validator):
         return super().validate_response_type(client_id, response_type, client, request, *args, **kwargs)
 
     def validate_silent_login(self, request) -> bool:
-        # The authorization view requires a signed-in member before oauthlib sees the request.
+        # oauthlib's request carries no session, so AuthorizeView decides `prompt=none` (OIDC Core
+        # §3.1.2.6): DOT's handle_no_permission answers `login_required` to a signed-out member,
+        # and the view does when max_age asks for a fresher sign-in.
         return True
 
     def validate_silent_authorization(self, request) -> bool:
-        # Every authorization is confirmed on the consent page, so `prompt=none` cannot be
-        # honoured: oauthlib answers `consent_required`, as OIDC Core §3.1.2.6 says.
-        return False
+        # AuthorizeView answers `consent_required` itself when the member has not allowed every
+        # requested scope (apps/oauth/consent.py): only it knows who the member is.
+        return True
 
     # --- PKCE: required from public clients, accepted (S256 only) from confidential ones -------
 

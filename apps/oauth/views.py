@@ -3,23 +3,29 @@
 import json
 import logging
 from dataclasses import dataclass
-from urllib.parse import urlencode
+from urllib.parse import parse_qs, urlencode, urlparse
 
+from django.contrib.auth import logout
+from django.contrib.auth.views import redirect_to_login
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import resolve_url
 from django.template.response import TemplateResponse
+from django.utils import timezone
 from django.utils.decorators import method_decorator
 from django.views import View
 from django.views.decorators.cache import cache_control, never_cache
 from django.views.decorators.csrf import csrf_exempt
 from oauth2_provider import views as dot_views
+from oauth2_provider.exceptions import OAuthToolkitError
 from oauth2_provider.oauth2_backends import get_oauthlib_core
 from oauth2_provider.settings import oauth2_settings
 from oauthlib.common import Request as OAuthlibRequest
+from oauthlib.oauth2.rfc6749 import errors
 
 from apps.audit import services as audit
 from apps.audit.models import AuditEvent
-from apps.oauth import throttling
+from apps.oauth import consent, throttling
 from apps.oauth.discovery import server_metadata
 from apps.oauth.introspection import introspect
 from apps.oauth.models import Application
@@ -98,17 +104,40 @@ class AuthorizeView(dot_views.AuthorizationView):
     Requests Latch cannot answer by redirect (unknown client, redirect URI not registered, a
     tampered form) get an error page and never a redirect: sending the member to an unverified
     URI is how open redirectors and code theft start.
+
+    Consent is remembered (apps/oauth/consent.py): the page shows only scopes the member has not
+    allowed yet, and is skipped when there are none, unless the app sends `prompt=consent`.
+    OIDC's `prompt=none` never shows a page; `prompt=login` and an exceeded `max_age` (measured
+    from user.last_login, the auth_time DOT puts in the id_token) ask for a fresh sign-in.
     """
 
     template_name = "oauth/authorize.html"
     error_template_name = "oauth/error.html"
 
+    def _prompt(self) -> set[str]:
+        # A space-delimited, case-sensitive list (OIDC Core §3.1.2.1).
+        return set(self.request.GET.get("prompt", "").split())
+
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
-        context["scopes"] = [ScopeForConsent(*pair) for pair in describe(kwargs.get("scopes", []))]
+        requested = kwargs.get("scopes", [])
+        application = kwargs.get("application")
+        new = consent.missing_scopes(self.request.user, application, requested) if application else requested
+        context["scopes"] = [ScopeForConsent(*pair) for pair in describe(new)]
+        context["already_allowed"] = [
+            ScopeForConsent(*pair) for pair in describe([s for s in requested if s not in new])
+        ]
+        context["consent_needed"] = bool(new) or "consent" in self._prompt()
         return context
 
     def render_to_response(self, context, **response_kwargs):
+        if "form" in context and self.request.method == "GET":
+            # DOT's get() has validated the request and handled skip_authorization (first-party
+            # apps); only the consent page itself is left to show.
+            if not context["consent_needed"]:
+                return self._approve_remembered(context)
+            if "none" in self._prompt():
+                return self._error_redirect(errors.ConsentRequired(), context["application"])
         response = super().render_to_response(context, **response_kwargs)
         if "form" in context:  # the consent page; error pages keep the site-wide policy
             # Allow and Deny POST here and Latch answers with a 302 to the redirect_uri, which Chrome
@@ -121,6 +150,24 @@ class AuthorizeView(dot_views.AuthorizationView):
             )
         return response
 
+    def _approve_remembered(self, context) -> HttpResponse:
+        """Every requested scope was allowed before: issue the code as an Allow on the page would."""
+        data = {key: value for key, value in context["form"].initial.items() if value is not None}
+        form = self.get_form_class()(data={**data, "allow": "true"})
+        if not form.is_valid():
+            return self.form_invalid(form)
+        response = dot_views.AuthorizationView.form_valid(self, form)  # no consent.* audit event
+        if _issued_code(response):
+            consent.touch(self.request.user, context["application"])
+        return response
+
+    def _error_redirect(self, error, application) -> HttpResponse:
+        """An OIDC error (login_required, ...) sent to the already validated redirect_uri, with state."""
+        error.state = self.oauth2_data.get("state")
+        return self.error_response(
+            OAuthToolkitError(error=error, redirect_uri=self.oauth2_data["redirect_uri"]), application
+        )
+
     def error_response(self, error, application, **kwargs):
         response = super().error_response(error, application, **kwargs)
         if isinstance(response, TemplateResponse):
@@ -131,33 +178,106 @@ class AuthorizeView(dot_views.AuthorizationView):
         context = {"error": {"error": error, "description": description}}
         return TemplateResponse(self.request, self.error_template_name, context, status=400)
 
+    def _sign_in_again(self) -> HttpResponse:
+        """Send the member to the sign-in page, back here afterwards without the demand just met.
+
+        `prompt=login` and `max_age` are dropped from the return URL (other prompt values stay):
+        the fresh sign-in satisfies them, and keeping them would loop.
+        """
+        query = self.request.GET.copy()
+        query.pop("max_age", None)
+        prompt = [value for value in query.pop("prompt", [""])[0].split() if value != "login"]
+        if prompt:
+            query["prompt"] = " ".join(prompt)
+        next_url = f"{self.request.path}?{query.urlencode()}"
+        return redirect_to_login(next_url, resolve_url(self.get_login_url()), self.get_redirect_field_name())
+
+    def handle_no_permission(self):
+        # Signed out: DOT answers prompt=none with login_required (after validating the client and
+        # redirect_uri). Any sign-in is fresh, so it satisfies prompt=login and max_age.
+        if "none" not in self._prompt() and ("login" in self._prompt() or "max_age" in self.request.GET):
+            return self._sign_in_again()
+        return super().handle_no_permission()
+
+    def _needs_fresh_sign_in(self, max_age: str | None) -> bool:
+        if "login" in self._prompt():
+            return True
+        if max_age is None:
+            return False
+        last_login = self.request.user.last_login
+        return last_login is None or (timezone.now() - last_login).total_seconds() > int(max_age)
+
+    def _check_prompt(self, request) -> HttpResponse | None:
+        """prompt=none / login and max_age for a signed-in member; None to carry on."""
+        try:
+            _scopes, credentials = self.validate_authorization_request(request)
+        except OAuthToolkitError as error:
+            return self.error_response(error, application=None)
+        self.oauth2_data = credentials
+        application = Application.objects.get(client_id=credentials["client_id"])
+        prompt = self._prompt()
+        if "none" in prompt and len(prompt) > 1:  # oauthlib checks this for OIDC requests only
+            return self._error_redirect(
+                errors.InvalidRequestError(
+                    description="Prompt none is mutually exclusive with other values."
+                ),
+                application,
+            )
+        max_age = request.GET.get("max_age")
+        if max_age is not None and not max_age.isdigit():
+            return self._error_redirect(
+                errors.InvalidRequestError(description="max_age must be a number of seconds."), application
+            )
+        if not self._needs_fresh_sign_in(max_age):
+            return None
+        if "none" in prompt:
+            return self._error_redirect(errors.LoginRequired(), application)
+        logout(request)
+        return self._sign_in_again()
+
     def get(self, request, *args, **kwargs):
         duplicate = duplicated_parameter(request)
         if duplicate:
             return self._error_page("invalid_request", f"The {duplicate} parameter was sent more than once.")
+        if "approval_prompt" in request.GET:
+            # DOT's pre-OIDC switch would let the app choose its token-based "auto" approval and
+            # so skip the page despite prompt=consent; remembered consent decides instead.
+            request.GET = request.GET.copy()
+            del request.GET["approval_prompt"]
+        if "prompt" in request.GET or "max_age" in request.GET:
+            response = self._check_prompt(request)
+            if response is not None:
+                return response
         return super().get(request, *args, **kwargs)
 
     def form_valid(self, form):
         # The hidden fields come back from the browser: never trust that the client still exists.
-        if not Application.objects.filter(client_id=form.cleaned_data["client_id"]).exists():
+        application = Application.objects.filter(client_id=form.cleaned_data["client_id"]).first()
+        if application is None:
             return self._error_page("invalid_client", "The application is not registered with Latch.")
         response = super().form_valid(form)
         if response.status_code == 302:  # answered to the app: consent given or refused
+            allowed = bool(form.cleaned_data.get("allow"))
             audit.record(
-                AuditEvent.Event.CONSENT_GRANTED
-                if form.cleaned_data.get("allow")
-                else AuditEvent.Event.CONSENT_DENIED,
+                AuditEvent.Event.CONSENT_GRANTED if allowed else AuditEvent.Event.CONSENT_DENIED,
                 request=self.request,
                 user=self.request.user,
                 client_id=form.cleaned_data["client_id"],
                 scope=form.cleaned_data.get("scope", ""),
             )
+            if allowed and _issued_code(response):
+                # oauthlib validated these scopes against the app before issuing the code.
+                consent.grant(self.request.user, application, form.cleaned_data.get("scope", "").split())
         return response
 
     def form_invalid(self, form):
         return self._error_page(
             "invalid_request", "The consent form was incomplete; start again from the app."
         )
+
+
+def _issued_code(response: HttpResponse) -> bool:
+    return response.status_code == 302 and "code" in parse_qs(urlparse(response["Location"]).query)
 
 
 @method_decorator(csrf_exempt, name="dispatch")

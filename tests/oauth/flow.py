@@ -97,3 +97,26 @@ def tokens_for(member, application, scope: str = "member-read offline_access") -
     response = redeem(Client(), application, code, verifier)
     assert response.status_code == 200, response.content
     return response.json()
+
+
+def obtain_code(browser: Client, application, scope: str, **extra) -> tuple[str, str]:
+    """Like get_code, but the member may have allowed these scopes before: then no page is shown.
+
+    Returns (code, code_verifier) either way.
+    """
+    verifier, challenge = pkce_pair()
+    response = consent_page(browser, application, scope, challenge, **extra)
+    if response.status_code == 200:
+        data = {k: v for k, v in response.context["form"].initial.items() if v is not None}
+        response = browser.post("/oauth/authorize", {**data, "allow": "true"})
+    return redirect_params(response)["code"], verifier
+
+
+def obtain_tokens(member, application, scope: str = "member-read offline_access") -> dict:
+    """Like tokens_for, for a member who may have allowed the app before."""
+    browser = Client()
+    browser.force_login(member)
+    code, verifier = obtain_code(browser, application, scope)
+    response = redeem(Client(), application, code, verifier)
+    assert response.status_code == 200, response.content
+    return response.json()

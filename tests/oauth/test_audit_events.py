@@ -87,7 +87,7 @@ def test_consent_granted_and_denied_are_recorded(signed_in):
     _, challenge = flow.pkce_pair()
 
     flow.submit_consent(browser, application, "member-read", challenge, allow=True)
-    flow.submit_consent(browser, application, "member-read", challenge, allow=False)
+    flow.submit_consent(browser, application, "member-read", challenge, allow=False, prompt="consent")
 
     consents = AuditEvent.objects.filter(event__startswith="consent.").order_by("pk")
     assert [(e.event, e.actor_user, e.client_id, e.details["scope"]) for e in consents] == [

@@ -488,14 +488,14 @@ def test_cleanup_runs_while_tokens_are_issued_refreshed_and_replayed(owner):
     user, application = owner
     families = []
     for _ in range(6):
-        first = flow.tokens_for(user, application)
+        first = flow.obtain_tokens(user, application)  # consent is remembered after the first
         families.append(flow.refresh(Client(), application, first["refresh_token"]).json())
     # Backdated past retention: cleanup unlinks the live access tokens minted from them.
     RefreshToken.objects.filter(revoked__isnull=False).update(revoked=NOW - REFRESH_LIFETIME - DAY)
     # Consent runs beforehand: the test client's response.context is not thread-safe.
     browser = Client()
     browser.force_login(user)
-    codes = [flow.get_code(browser, application, "member-read offline_access") for _ in families]
+    codes = [flow.obtain_code(browser, application, "member-read offline_access") for _ in families]
     long_ago = NOW - REFRESH_LIFETIME - SESSION - DAY
     dead = {
         AccessToken: {access_token(owner, long_ago).pk for _ in range(300)},

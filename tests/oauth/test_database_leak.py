@@ -23,7 +23,7 @@ def leaked():
     code, verifier = flow.get_code(browser, web, ALL_USER_SCOPES, nonce="n")
     first = flow.redeem(Client(), web, code, verifier).json()
     second = flow.refresh(Client(), web, first["refresh_token"]).json()
-    flow.get_code(browser, web, "member-read")  # an unredeemed code stays in the table
+    flow.obtain_code(browser, web, "member-read")  # an unredeemed code stays in the table
     kiosk = service_application(allowed_scopes=["member-read"])
     flow.client_credentials(Client(), kiosk, scope="member-read")
     values: set[str] = set()

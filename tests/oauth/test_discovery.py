@@ -140,7 +140,7 @@ def test_authorization_response_iss_and_no_request_objects_are_advertised(metada
     assert metadata["request_parameter_supported"] is False
     assert metadata["request_uri_parameter_supported"] is False
     assert metadata["claims_parameter_supported"] is False
-    assert metadata["prompt_values_supported"] == ["login"]
+    assert metadata["prompt_values_supported"] == ["none", "login", "consent"]
 
 
 def test_claims_supported_lists_the_claims_latch_issues(metadata):

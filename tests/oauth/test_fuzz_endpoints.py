@@ -80,7 +80,7 @@ def world(settings):
     kiosk = service_application()
     code, verifier = flow.get_code(browser, web, "openid member-read offline_access")
     tokens = flow.redeem(Client(), web, code, verifier).json()
-    live_code, live_verifier = flow.get_code(browser, web, "member-read")
+    live_code, live_verifier = flow.obtain_code(browser, web, "member-read")
     known = [
         web.client_id, web.secret, kiosk.client_id, kiosk.secret, code, verifier, live_code, live_verifier,
         tokens["access_token"], tokens["refresh_token"], tokens["id_token"],

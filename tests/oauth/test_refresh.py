@@ -50,7 +50,7 @@ def test_reused_refresh_token_is_refused_and_revokes_the_whole_family(member, ap
 
 def test_reuse_revokes_only_its_own_family(member, application):
     ours = flow.tokens_for(member, application)
-    other_session = flow.tokens_for(member, application)
+    other_session = flow.obtain_tokens(member, application)
     flow.refresh(Client(), application, ours["refresh_token"])
 
     flow.refresh(Client(), application, ours["refresh_token"])

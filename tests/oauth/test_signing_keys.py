@@ -106,7 +106,7 @@ def published_kids() -> list[str]:
 
 
 def issue_id_token(browser, application) -> str:
-    code, verifier = flow.get_code(browser, application, "openid")
+    code, verifier = flow.obtain_code(browser, application, "openid")
     response = flow.redeem(Client(), application, code, verifier)
     assert response.status_code == 200, response.content
     return response.json()["id_token"]

@@ -1,0 +1,59 @@
+"""Remembered consent: what a member has allowed each application (services; see Consent)."""
+
+from collections.abc import Iterable
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from apps.oauth.models import AccessToken, Application, Consent, Grant, RefreshToken
+
+
+def allowed_scopes(user, application: Application) -> list[str]:
+    consent = Consent.objects.filter(user=user, application=application).only("scopes").first()
+    return list(consent.scopes) if consent else []
+
+
+def missing_scopes(user, application: Application, scopes: Iterable[str]) -> list[str]:
+    """The requested scopes the member has not allowed yet, in request order."""
+    allowed = set(allowed_scopes(user, application))
+    return [scope for scope in scopes if scope not in allowed]
+
+
+@transaction.atomic
+def grant(user, application: Application, scopes: Iterable[str]) -> Consent:
+    """Record that the member allowed `scopes`, added to what they allowed before (never narrowed)."""
+    try:
+        with transaction.atomic():
+            consent, _created = Consent.objects.select_for_update().get_or_create(
+                user=user, application=application
+            )
+    except IntegrityError:  # a concurrent first grant won the race: merge into its row
+        consent = Consent.objects.select_for_update().get(user=user, application=application)
+    merged = list(consent.scopes) + [s for s in scopes if s not in consent.scopes]
+    consent.scopes = list(dict.fromkeys(merged))
+    consent.last_used_at = timezone.now()
+    consent.save()
+    return consent
+
+
+def touch(user, application: Application) -> None:
+    """The remembered consent answered an authorization request without the page."""
+    Consent.objects.filter(user=user, application=application).update(last_used_at=timezone.now())
+
+
+@transaction.atomic
+def revoke_consent(user, application: Application) -> None:
+    """Forget the consent and revoke at once everything the app holds for this member.
+
+    Every refresh token family is revoked (RefreshToken.revoke_family, which also deletes the
+    family's access tokens); access and refresh tokens outside a family and unredeemed
+    authorization codes go too, so nothing issued under the old consent works afterwards.
+    """
+    Consent.objects.filter(user=user, application=application).delete()
+    refresh_tokens = RefreshToken.objects.filter(user=user, application=application, revoked__isnull=True)
+    families = set(refresh_tokens.exclude(token_family=None).values_list("token_family", flat=True))
+    for family in families:
+        RefreshToken.revoke_family(family)
+    refresh_tokens.update(revoked=timezone.now())
+    AccessToken.objects.filter(user=user, application=application).delete()
+    Grant.objects.filter(user=user, application=application, redeemed_at__isnull=True).delete()
