@@ -1,5 +1,9 @@
+from dataclasses import dataclass
+
 from apps.audit.models import AuditEvent
 from apps.members.models import Member
+from apps.oauth.models import Consent
+from apps.oauth.scopes import describe
 
 # What a member is shown of their own audit trail: their sign-ins and the apps they allowed.
 MEMBER_VISIBLE_EVENTS = (
@@ -18,3 +22,17 @@ def recent_security_events(user, limit: int = 10) -> list[AuditEvent]:
     return list(
         AuditEvent.objects.filter(actor_user=user, event__in=MEMBER_VISIBLE_EVENTS).order_by("-time")[:limit]
     )
+
+
+@dataclass(frozen=True)
+class ConnectedApp:
+    consent: Consent
+    permissions: list[str]  # each allowed scope, in plain words
+
+
+def connected_apps(user) -> list[ConnectedApp]:
+    consents = Consent.objects.filter(user=user).select_related("application").order_by("application__name")
+    return [
+        ConnectedApp(consent, [description for _, description in describe(consent.scopes)])
+        for consent in consents
+    ]

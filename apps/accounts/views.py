@@ -1,8 +1,12 @@
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
 
 from apps.accounts import selectors
+from apps.oauth import consent
+from apps.oauth.models import Consent
 
 
 @login_required
@@ -13,3 +17,22 @@ def home(request: HttpRequest) -> HttpResponse:
         "security_events": selectors.recent_security_events(request.user),
     }
     return render(request, "accounts/home.html", context)
+
+
+@login_required
+def connected_apps(request: HttpRequest) -> HttpResponse:
+    """The apps the member has allowed, what each may do, and a way to take it back."""
+    return render(request, "accounts/apps.html", {"connections": selectors.connected_apps(request.user)})
+
+
+@login_required
+@require_POST
+def disconnect_app(request: HttpRequest, client_id: str) -> HttpResponse:
+    allowed = get_object_or_404(
+        Consent.objects.select_related("application"), user=request.user, application__client_id=client_id
+    )
+    consent.revoke_consent(request.user, allowed.application)
+    messages.success(
+        request, f"{allowed.application.name} is disconnected; it can no longer use your account."
+    )
+    return redirect("account_apps")
