@@ -1,6 +1,5 @@
 """Latch's OAuth2Validator: DOT's documented hook for every protocol decision Latch makes its own."""
 
-import hashlib
 import time
 import uuid
 
@@ -12,6 +11,7 @@ from oauthlib.oauth2.rfc6749 import errors, utils
 
 from apps.audit import services as audit
 from apps.audit.models import AuditEvent
+from apps.core.fields import sha256_hex
 from apps.oauth import keys
 from apps.oauth.models import AccessToken, Application, Grant, RefreshToken
 
@@ -21,7 +21,7 @@ TOKEN_PREFIX_LENGTH = 6
 
 def token_checksum(token: str) -> str:
     """How DOT finds a token: by the SHA-256 of its value (only the digest is stored)."""
-    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+    return sha256_hex(token)
 
 
 def as_http_request(request) -> HttpRequest:

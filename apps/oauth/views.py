@@ -47,11 +47,11 @@ def oauth_error(error: str, description: str, status: int = 400, **headers: str)
 
 
 def duplicated_parameter(request: HttpRequest) -> str | None:
-    """The first parameter sent more than once (DOT would silently keep the last value)."""
+    """What is wrong when a parameter was sent more than once (DOT would silently keep the last)."""
     for source in (request.GET, request.POST):
         for name, values in source.lists():
             if len(values) > 1 and name not in REPEATABLE_PARAMETERS:
-                return name
+                return f"The {name} parameter was sent more than once."
     return None
 
 
@@ -236,9 +236,8 @@ class AuthorizeView(dot_views.AuthorizationView):
         return self._sign_in_again()
 
     def get(self, request, *args, **kwargs):
-        duplicate = duplicated_parameter(request)
-        if duplicate:
-            return self._error_page("invalid_request", f"The {duplicate} parameter was sent more than once.")
+        if problem := duplicated_parameter(request):
+            return self._error_page("invalid_request", problem)
         if "approval_prompt" in request.GET:
             # DOT's pre-OIDC switch would let the app choose its token-based "auto" approval and
             # so skip the page despite prompt=consent; remembered consent decides instead.
@@ -290,9 +289,8 @@ class TokenView(ClientAuthThrottleMixin, dot_views.TokenView):
 
     @method_decorator(never_cache)
     def post(self, request, *args, **kwargs):
-        duplicate = duplicated_parameter(request)
-        if duplicate:
-            return oauth_error("invalid_request", f"The {duplicate} parameter was sent more than once.")
+        if problem := duplicated_parameter(request):
+            return oauth_error("invalid_request", problem)
         with transaction.atomic():
             return self.authorization_flow_token_response(request)
 
@@ -300,9 +298,8 @@ class TokenView(ClientAuthThrottleMixin, dot_views.TokenView):
 @method_decorator(csrf_exempt, name="dispatch")
 class RevokeTokenView(ClientAuthThrottleMixin, dot_views.RevokeTokenView):
     def post(self, request, *args, **kwargs):
-        duplicate = duplicated_parameter(request)
-        if duplicate:
-            return oauth_error("invalid_request", f"The {duplicate} parameter was sent more than once.")
+        if problem := duplicated_parameter(request):
+            return oauth_error("invalid_request", problem)
         response = super().post(request, *args, **kwargs)
         if response.status_code == 200:
             # RFC 7009 answers 200 for unknown tokens too: this records the request, not a hit.
@@ -363,9 +360,8 @@ class IntrospectView(ClientAuthThrottleMixin, View):
                 status=401,
                 WWW_Authenticate='Basic realm="Latch"',
             )
-        duplicate = duplicated_parameter(request)
-        if duplicate:
-            return oauth_error("invalid_request", f"The {duplicate} parameter was sent more than once.")
+        if problem := duplicated_parameter(request):
+            return oauth_error("invalid_request", problem)
         token = request.POST.get("token", "")
         if not token:
             return oauth_error("invalid_request", "The token parameter is missing.")

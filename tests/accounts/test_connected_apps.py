@@ -39,7 +39,7 @@ def test_connected_apps_lists_each_allowed_app_with_its_permissions_in_plain_wor
 
 def test_disconnecting_revokes_every_token_of_the_app_at_once(member, browser):
     application = ApplicationFactory()
-    tokens = flow.tokens_for(member.user, application, "openid member-read offline_access")
+    tokens = flow.obtain_tokens(member.user, application, "openid member-read offline_access")
     bearer = {"HTTP_AUTHORIZATION": f"Bearer {tokens['access_token']}"}
     assert Client().get("/api/v1/members/me", **bearer).status_code == 200
 

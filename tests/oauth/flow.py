@@ -89,16 +89,6 @@ def client_credentials(client: Client, application, **data):
     return client.post("/oauth/token", {"grant_type": "client_credentials", **data}, **app_auth(application))
 
 
-def tokens_for(member, application, scope: str = "member-read offline_access") -> dict:
-    """A member signs in, allows the app and the app redeems the code: the token response."""
-    browser = Client()
-    browser.force_login(member)
-    code, verifier = get_code(browser, application, scope)
-    response = redeem(Client(), application, code, verifier)
-    assert response.status_code == 200, response.content
-    return response.json()
-
-
 def obtain_code(browser: Client, application, scope: str, **extra) -> tuple[str, str]:
     """Like get_code, but the member may have allowed these scopes before: then no page is shown.
 
@@ -113,7 +103,7 @@ def obtain_code(browser: Client, application, scope: str, **extra) -> tuple[str,
 
 
 def obtain_tokens(member, application, scope: str = "member-read offline_access") -> dict:
-    """Like tokens_for, for a member who may have allowed the app before."""
+    """A member signs in, allows the app (unless they did before) and the app redeems the code."""
     browser = Client()
     browser.force_login(member)
     code, verifier = obtain_code(browser, application, scope)

@@ -201,7 +201,7 @@ def test_without_a_refresh_token_lifetime_refresh_tokens_and_their_access_tokens
 
 
 def test_a_rotated_refresh_token_kept_by_cleanup_still_revokes_its_family_when_replayed(member, application):
-    first = flow.tokens_for(member, application)
+    first = flow.obtain_tokens(member, application)
     second = flow.refresh(Client(), application, first["refresh_token"]).json()
     tombstone = RefreshToken.objects.get(token_checksum=token_checksum(first["refresh_token"]))
     assert tombstone.revoked is not None
@@ -223,7 +223,7 @@ def test_a_rotated_refresh_token_kept_by_cleanup_still_revokes_its_family_when_r
 def test_cleanup_keeps_the_expired_access_token_of_a_usable_refresh_token_so_refresh_still_works(
     member, application
 ):
-    first = flow.tokens_for(member, application)
+    first = flow.obtain_tokens(member, application)
 
     # Cleanup as if a day had passed: the access token has expired, its refresh token has not.
     result = cleanup.tokens_cleanup(now=timezone.now() + DAY, pause=0)
@@ -235,7 +235,7 @@ def test_cleanup_keeps_the_expired_access_token_of_a_usable_refresh_token_so_ref
 
 
 def test_cleanup_after_the_retention_removes_the_whole_dead_family(member, application):
-    first = flow.tokens_for(member, application)
+    first = flow.obtain_tokens(member, application)
     flow.refresh(Client(), application, first["refresh_token"])
 
     result = cleanup.tokens_cleanup(now=timezone.now() + REFRESH_LIFETIME + 2 * HOUR, pause=0)
@@ -450,7 +450,7 @@ def test_cleanup_waits_out_a_rotation_that_deletes_the_token_it_unlinks(member, 
     locks refresh token, then access token; cleanup too), so cleanup waits for its commit, finds
     the row gone and goes on: no deadlock, and the new tokens work.
     """
-    first = flow.tokens_for(member, application)
+    first = flow.obtain_tokens(member, application)
     second = flow.refresh(Client(), application, first["refresh_token"]).json()
     RefreshToken.objects.filter(revoked__isnull=False).update(revoked=NOW - REFRESH_LIFETIME - DAY)
     rotated = threading.Event()

@@ -78,9 +78,9 @@ def test_touch_records_when_the_consent_was_last_used(member, application):
 
 def test_revoke_consent_makes_the_apps_tokens_fail_everywhere_at_once(application):
     member = member_with_login()
-    tokens = flow.tokens_for(member.user, application, scope="openid member-read offline_access")
+    tokens = flow.obtain_tokens(member.user, application, scope="openid member-read offline_access")
     other_app = ApplicationFactory()
-    kept = flow.tokens_for(member.user, other_app, scope="openid member-read")
+    kept = flow.obtain_tokens(member.user, other_app, scope="openid member-read")
     access = bearer(tokens["access_token"])
     assert Client().get("/api/v1/members/me", **access).status_code == 200
     assert Client().get("/oauth/userinfo", **access).status_code == 200
@@ -102,7 +102,7 @@ def test_revoke_consent_makes_the_apps_tokens_fail_everywhere_at_once(applicatio
 def test_revoke_consent_revokes_access_tokens_outside_any_family_and_pending_codes(
     browser, member, application
 ):
-    tokens = flow.tokens_for(member, application, scope="member-read")  # no refresh token, no family
+    tokens = flow.obtain_tokens(member, application, scope="member-read")  # no refresh token, no family
     code, verifier = flow.obtain_code(browser, application, "member-read")  # issued, not redeemed
 
     consent.revoke_consent(member, application)
@@ -114,8 +114,8 @@ def test_revoke_consent_revokes_access_tokens_outside_any_family_and_pending_cod
 
 def test_revoke_consent_leaves_other_members_tokens_alone(member, application):
     other = member_with_login().user
-    theirs = flow.tokens_for(other, application)
-    flow.tokens_for(member, application)
+    theirs = flow.obtain_tokens(other, application)
+    flow.obtain_tokens(member, application)
 
     consent.revoke_consent(member, application)
 

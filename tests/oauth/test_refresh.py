@@ -19,7 +19,7 @@ def member():
 
 
 def test_refresh_rotates_both_tokens(member, application):
-    first = flow.tokens_for(member, application)
+    first = flow.obtain_tokens(member, application)
 
     response = flow.refresh(Client(), application, first["refresh_token"])
 
@@ -34,7 +34,7 @@ def test_refresh_rotates_both_tokens(member, application):
 
 
 def test_reused_refresh_token_is_refused_and_revokes_the_whole_family(member, application):
-    first = flow.tokens_for(member, application)
+    first = flow.obtain_tokens(member, application)
     second = flow.refresh(Client(), application, first["refresh_token"]).json()
 
     replay = flow.refresh(Client(), application, first["refresh_token"])
@@ -49,7 +49,7 @@ def test_reused_refresh_token_is_refused_and_revokes_the_whole_family(member, ap
 
 
 def test_reuse_revokes_only_its_own_family(member, application):
-    ours = flow.tokens_for(member, application)
+    ours = flow.obtain_tokens(member, application)
     other_session = flow.obtain_tokens(member, application)
     flow.refresh(Client(), application, ours["refresh_token"])
 
@@ -59,14 +59,14 @@ def test_reuse_revokes_only_its_own_family(member, application):
 
 
 def test_no_refresh_token_without_offline_access(member, application):
-    body = flow.tokens_for(member, application, scope="member-read")
+    body = flow.obtain_tokens(member, application, scope="member-read")
 
     assert "refresh_token" not in body
     assert not RefreshToken.objects.exists()
 
 
 def test_refresh_may_narrow_but_not_widen_the_scope(member, application):
-    first = flow.tokens_for(member, application, scope="member-read activity-read offline_access")
+    first = flow.obtain_tokens(member, application, scope="member-read activity-read offline_access")
 
     wider = flow.refresh(
         Client(), application, first["refresh_token"], scope="member-read group-read offline_access"
@@ -80,7 +80,7 @@ def test_refresh_may_narrow_but_not_widen_the_scope(member, application):
 
 
 def test_refresh_drops_scopes_the_admin_has_since_withdrawn(member, application):
-    first = flow.tokens_for(member, application, scope="member-read activity-read offline_access")
+    first = flow.obtain_tokens(member, application, scope="member-read activity-read offline_access")
     application.allowed_scopes = ["member-read", "offline_access"]
     application.save()
 
@@ -91,7 +91,7 @@ def test_refresh_drops_scopes_the_admin_has_since_withdrawn(member, application)
 
 
 def test_refresh_token_expires_after_its_lifetime(member, application, settings):
-    first = flow.tokens_for(member, application)
+    first = flow.obtain_tokens(member, application)
     lifetime = settings.OAUTH2_PROVIDER["REFRESH_TOKEN_EXPIRE_SECONDS"]
     AccessToken.objects.update(expires=timezone.now() - timedelta(seconds=lifetime + 1))
 
@@ -102,7 +102,7 @@ def test_refresh_token_expires_after_its_lifetime(member, application, settings)
 
 
 def test_refresh_token_of_another_client_is_refused(member, application):
-    first = flow.tokens_for(member, application)
+    first = flow.obtain_tokens(member, application)
     thief = ApplicationFactory()
 
     response = flow.refresh(Client(), thief, first["refresh_token"])
@@ -113,7 +113,7 @@ def test_refresh_token_of_another_client_is_refused(member, application):
 
 
 def test_deactivated_member_cannot_refresh(member, application):
-    first = flow.tokens_for(member, application)
+    first = flow.obtain_tokens(member, application)
     member.is_active = False
     member.save()
 
@@ -124,7 +124,7 @@ def test_deactivated_member_cannot_refresh(member, application):
 
 def test_public_client_refreshes_with_its_client_id(member):
     application = public_application()
-    first = flow.tokens_for(member, application)
+    first = flow.obtain_tokens(member, application)
 
     response = flow.refresh(Client(), application, first["refresh_token"])
 
@@ -132,7 +132,7 @@ def test_public_client_refreshes_with_its_client_id(member):
 
 
 def test_confidential_client_must_authenticate_to_refresh(member, application):
-    first = flow.tokens_for(member, application)
+    first = flow.obtain_tokens(member, application)
 
     response = Client().post(
         "/oauth/token",
