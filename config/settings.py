@@ -52,6 +52,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "allauth",
     "allauth.account",
+    "allauth.mfa",
     "rest_framework",
     "django_filters",
     "drf_spectacular",
@@ -234,6 +235,14 @@ ACCOUNT_RATE_LIMITS = {
     "login": "30/m/ip",
     "reset_password": "20/m/ip,5/m/key",
 }
+
+# --- Two-factor sign-in (allauth.mfa): authenticator apps, passkeys, recovery codes ----------
+MFA_SUPPORTED_TYPES = ["totp", "webauthn", "recovery_codes"]
+# A passkey alone signs a member in (it is possession and a PIN or biometric in one).
+MFA_PASSKEY_LOGIN_ENABLED = True
+MFA_TOTP_ISSUER = env.str("LATCH_TOTP_ISSUER", default="Latch")
+# Browsers allow WebAuthn on http://localhost only; `make run` is DEBUG.
+MFA_WEBAUTHN_ALLOW_INSECURE_ORIGIN = DEBUG
 
 # --- OAuth 2.1 / OpenID Connect (django-oauth-toolkit) ----------------------------------------
 # Swappable model names live outside the OAUTH2_PROVIDER dict (DOT reads them at import time).
