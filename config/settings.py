@@ -81,6 +81,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
+    # "Last seen" on the member's list of signed-in browsers (apps/accounts/services.py).
+    "apps.accounts.middleware.SessionActivityMiddleware",
     # After ContentSecurityPolicyMiddleware, so it adjusts a page's policy before that one sends it.
     "config.csp.PagePolicyMiddleware",
 ]

@@ -9,6 +9,7 @@ from django.db.models.functions import Lower
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from apps.accounts import useragents
 from apps.core.fields import DigestField
 
 
@@ -94,9 +95,25 @@ class User(AbstractBaseUser, PermissionsMixin):
 
 
 class HashedKeySession(AbstractBaseSession):
-    """A browser session stored under sha256(session key); see apps/accounts/sessions.py."""
+    """A browser session stored under sha256(session key); see apps/accounts/sessions.py.
+
+    The columns beside Django's own are copied from the session's data on every save (the session
+    engine's `create_model_instance`), so a member's signed-in browsers can be listed and ended
+    without decoding every session.
+    """
 
     session_key = DigestField(_("session key digest"), primary_key=True)
+    user = models.ForeignKey(
+        "accounts.User", verbose_name=_("user"), null=True, blank=True, on_delete=models.CASCADE
+    )
+    ip = models.GenericIPAddressField(_("IP address"), null=True, blank=True)
+    user_agent = models.CharField(_("browser"), max_length=300, blank=True)
+    signed_in_at = models.DateTimeField(_("signed in"), null=True, blank=True)
+    last_seen_at = models.DateTimeField(_("last seen"), null=True, blank=True)
+
+    @property
+    def browser(self) -> str:
+        return useragents.describe(self.user_agent)
 
     class Meta(AbstractBaseSession.Meta):
         db_table = "accounts_session"

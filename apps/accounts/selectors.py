@@ -9,6 +9,8 @@ from apps.oauth.scopes import describe
 MEMBER_VISIBLE_EVENTS = (
     AuditEvent.Event.LOGIN_SUCCEEDED,
     AuditEvent.Event.LOGOUT,
+    AuditEvent.Event.SESSION_ENDED,
+    AuditEvent.Event.SIGNED_OUT_EVERYWHERE,
     AuditEvent.Event.CONSENT_GRANTED,
     AuditEvent.Event.CONSENT_DENIED,
 )

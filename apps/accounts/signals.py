@@ -4,6 +4,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.dispatch import receiver
 
+from apps.accounts import services
 from apps.accounts.models import UserManager
 from apps.audit.models import AuditEvent
 from apps.audit.services import record
@@ -22,6 +23,13 @@ def mark_email_verified_on_password_reset(sender, request, user, **kwargs) -> No
 @receiver(user_logged_in)
 def audit_login(sender, request, user, **kwargs) -> None:
     record(AuditEvent.Event.LOGIN_SUCCEEDED, request=request, user=user)
+
+
+@receiver(user_logged_in)
+def remember_signed_in_browser(sender, request, user, **kwargs) -> None:
+    """Where and when this browser signed in, for the member's list of signed-in browsers."""
+    if request is not None and hasattr(request, "session"):
+        services.note_sign_in(request)
 
 
 @receiver(user_logged_out)

@@ -4,7 +4,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
-from apps.accounts import selectors
+from apps.accounts import selectors, services
 from apps.oauth import consent
 from apps.oauth.models import Consent
 
@@ -15,6 +15,7 @@ def home(request: HttpRequest) -> HttpResponse:
     context = {
         "member": selectors.member_record(request.user),
         "security_events": selectors.recent_security_events(request.user),
+        "browsers": services.signed_in_browsers(request, request.user),
     }
     return render(request, "accounts/home.html", context)
 
@@ -36,3 +37,26 @@ def disconnect_app(request: HttpRequest, client_id: str) -> HttpResponse:
         request, f"{allowed.application.name} is disconnected; it can no longer use your account."
     )
     return redirect("account_apps")
+
+
+@login_required
+@require_POST
+def end_session(request: HttpRequest) -> HttpResponse:
+    if services.end_session(request, request.user, request.POST.get("session", "")):
+        messages.success(request, "That browser is signed out.")
+    else:
+        messages.error(request, "That browser was already signed out.")
+    return redirect("account_home")
+
+
+@login_required
+@require_POST
+def sign_out_everywhere(request: HttpRequest) -> HttpResponse:
+    """Ends every session, this one too, and revokes the tokens of every app the member uses."""
+    services.sign_out_everywhere(request, request.user)
+    messages.success(
+        request,
+        "You are signed out everywhere. Apps you use will ask you to sign in again; "
+        "the apps you allowed stay allowed.",
+    )
+    return redirect("account_login")

@@ -38,6 +38,8 @@ class AuditEvent(models.Model):
         LOGIN_SUCCEEDED = "login.succeeded", _("sign-in succeeded")
         LOGIN_FAILED = "login.failed", _("sign-in failed")
         LOGOUT = "logout", _("signed out")
+        SESSION_ENDED = "session.ended", _("signed out another browser")
+        SIGNED_OUT_EVERYWHERE = "logout.everywhere", _("signed out everywhere")
         CONSENT_GRANTED = "consent.granted", _("consent granted")
         CONSENT_DENIED = "consent.denied", _("consent denied")
         TOKEN_ISSUED = "token.issued", _("token issued")

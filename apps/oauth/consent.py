@@ -5,7 +5,8 @@ from collections.abc import Iterable
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from apps.oauth.models import AccessToken, Application, Consent, Grant, RefreshToken
+from apps.oauth.models import Application, Consent, Grant
+from apps.oauth.services import revoke_member_tokens
 
 
 def allowed_scopes(user, application: Application) -> list[str]:
@@ -45,15 +46,8 @@ def touch(user, application: Application) -> None:
 def revoke_consent(user, application: Application) -> None:
     """Forget the consent and revoke at once everything the app holds for this member.
 
-    Every refresh token family is revoked (RefreshToken.revoke_family, which also deletes the
-    family's access tokens); access and refresh tokens outside a family and unredeemed
-    authorization codes go too, so nothing issued under the old consent works afterwards.
+    Unredeemed authorization codes go too, so nothing issued under the old consent works afterwards.
     """
     Consent.objects.filter(user=user, application=application).delete()
-    refresh_tokens = RefreshToken.objects.filter(user=user, application=application, revoked__isnull=True)
-    families = set(refresh_tokens.exclude(token_family=None).values_list("token_family", flat=True))
-    for family in families:
-        RefreshToken.revoke_family(family)
-    refresh_tokens.update(revoked=timezone.now())
-    AccessToken.objects.filter(user=user, application=application).delete()
+    revoke_member_tokens(user, application)
     Grant.objects.filter(user=user, application=application, redeemed_at__isnull=True).delete()

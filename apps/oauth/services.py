@@ -5,8 +5,9 @@ import secrets
 from collections.abc import Iterable
 
 from django.db import transaction
+from django.utils import timezone
 
-from apps.oauth.models import Application
+from apps.oauth.models import AccessToken, Application, RefreshToken
 
 logger = logging.getLogger(__name__)
 
@@ -78,3 +79,26 @@ def rotate_client_secret(application: Application) -> str:
         application.save(update_fields=["client_secret", "updated"])
     logger.info("oauth.client_secret_rotated client=%s", application.client_id)
     return secret
+
+
+@transaction.atomic
+def revoke_member_tokens(user, application: Application | None = None) -> int:
+    """Revoke every access and refresh token the member's apps hold (or one app's); returns how many
+    refresh tokens were live.
+
+    Each refresh token family is revoked (RefreshToken.revoke_family, which also deletes the
+    family's access tokens); tokens outside a family go too, so the API rejects them on the next
+    request.
+    """
+    refresh_tokens = RefreshToken.objects.filter(user=user, revoked__isnull=True)
+    access_tokens = AccessToken.objects.filter(user=user)
+    if application is not None:
+        refresh_tokens = refresh_tokens.filter(application=application)
+        access_tokens = access_tokens.filter(application=application)
+    live = refresh_tokens.count()
+    families = set(refresh_tokens.exclude(token_family=None).values_list("token_family", flat=True))
+    for family in families:
+        RefreshToken.revoke_family(family)
+    refresh_tokens.update(revoked=timezone.now())
+    access_tokens.delete()
+    return live

@@ -19,7 +19,7 @@ def test_account_page_shows_the_members_own_record_read_only():
     assert "Ada Lovelace" in html
     assert "+31 6 1234 5678" in html
     assert "1234 AB Utrecht" in html
-    assert "<form" not in html.split("Your membership")[1].split("Recent activity")[0]
+    assert "<form" not in html.split("Your membership")[1].split("Where you are signed in")[0]
     assert 'href="/accounts/password/change/"' in html
 
 
