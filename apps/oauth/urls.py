@@ -7,6 +7,7 @@ from django.urls import path
 from oauth2_provider import views as dot_views
 
 from apps.oauth import views
+from apps.oauth.logout import LogoutView
 
 app_name = "oauth2_provider"
 
@@ -27,5 +28,5 @@ urlpatterns = [
     path("oauth/introspect", views.IntrospectView.as_view(), name="introspect"),
     path("oauth/userinfo", views.UserInfoView.as_view(), name="user-info"),
     path("oauth/jwks", dot_views.JwksInfoView.as_view(), name="jwks-info"),
-    path("oauth/logout", dot_views.RPInitiatedLogoutView.as_view(), name="rp-initiated-logout"),
+    path("oauth/logout", LogoutView.as_view(), name="rp-initiated-logout"),
 ]
