@@ -29,6 +29,7 @@ test: $(STAMP)
 	  echo "WARNING: DATABASE_URL is not set: testing on SQLite; concurrency tests are skipped." >&2; \
 	  echo "         Production runs PostgreSQL: DATABASE_URL=postgres://postgres@127.0.0.1:5432/latch make test" >&2; \
 	fi
+	@scripts/install-browser || echo "WARNING: no chromium: the browser tests (tests/browser) will not run." >&2
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 ## lint: ruff (lint and format check) and mypy

@@ -219,6 +219,7 @@ SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 
 # --- django-allauth: email sign-in, no public sign-up -----------------------------------------
 ACCOUNT_ADAPTER = "apps.accounts.adapter.AccountAdapter"
+ACCOUNT_FORMS = {"login": "apps.accounts.forms.LoginForm"}
 ACCOUNT_LOGIN_METHODS = {"email"}
 ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*"]
 ACCOUNT_USER_MODEL_USERNAME_FIELD = None

@@ -6,6 +6,7 @@ from django.views.decorators.http import require_POST
 
 from apps.accounts import selectors, services
 from apps.oauth import consent
+from config.csp import extend_policy
 from apps.oauth.models import Consent
 
 
@@ -23,7 +24,10 @@ def home(request: HttpRequest) -> HttpResponse:
 @login_required
 def connected_apps(request: HttpRequest) -> HttpResponse:
     """The apps the member has allowed, what each may do, and a way to take it back."""
-    return render(request, "accounts/apps.html", {"connections": selectors.connected_apps(request.user)})
+    response = render(request, "accounts/apps.html", {"connections": selectors.connected_apps(request.user)})
+    # Apps' logos are on their own https origins, as on the consent page (config/csp.py).
+    extend_policy(response, {"img-src": ["https:"]})
+    return response
 
 
 @login_required

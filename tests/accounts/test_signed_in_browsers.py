@@ -236,3 +236,22 @@ def test_the_list_shows_digests_not_session_keys(member):
 )
 def test_a_user_agent_is_described_in_plain_words(user_agent, label):
     assert describe(user_agent) == label
+
+
+def test_signing_in_shows_no_second_signed_in_as_banner(member):
+    browser = Client()
+
+    response = browser.post(
+        "/accounts/login/",
+        {"login": member.user.email, "password": "correct horse battery staple"},
+        follow=True,
+    )
+
+    assert "Successfully signed in" not in response.content.decode()
+
+
+def test_the_sign_in_form_says_keep_me_signed_in():
+    html = Client().get("/accounts/login/").content.decode()
+
+    assert "Keep me signed in on this browser" in html
+    assert "Remember Me" not in html
