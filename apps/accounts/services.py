@@ -8,7 +8,7 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from apps.accounts import sessions
-from apps.accounts.ip import client_ip
+from apps.accounts.ip import client_ip_address
 from apps.accounts.models import HashedKeySession
 from apps.audit.models import AuditEvent
 from apps.audit.services import record
@@ -23,7 +23,7 @@ ACTIVITY_INTERVAL = timedelta(minutes=5)
 def note_client(request: HttpRequest) -> None:
     """Remember in the session where the browser is and when it was seen (copied to its row on save)."""
     now = timezone.now()
-    request.session[sessions.CLIENT_IP] = client_ip(request)
+    request.session[sessions.CLIENT_IP] = client_ip_address(request)
     request.session[sessions.CLIENT_USER_AGENT] = request.META.get("HTTP_USER_AGENT", "")[:300]
     request.session[sessions.LAST_SEEN_AT] = now.isoformat()
 

@@ -10,7 +10,6 @@ could make it fail is settled in Python first (labels cut to length, IPs validat
 into plain JSON), so an INSERT can only fail when the database or its transaction already has.
 """
 
-import ipaddress
 import json
 import logging
 import re
@@ -20,7 +19,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import DatabaseError
 from django.http import HttpRequest
 
-from apps.accounts.ip import client_ip
+from apps.accounts.ip import client_ip_address
 from apps.audit.models import AuditEvent
 
 logger = logging.getLogger("latch.audit")
@@ -80,15 +79,6 @@ def storable(text: str, length: int) -> str:
     return text.replace("\x00", "\ufffd")[:length]
 
 
-def _ip(request: HttpRequest | None) -> str | None:
-    if request is None:
-        return None
-    try:
-        return str(ipaddress.ip_address(client_ip(request)))
-    except ValueError:  # "unknown", or whatever a misconfigured proxy passed on
-        return None
-
-
 def record(
     event: str,
     *,
@@ -105,7 +95,7 @@ def record(
     labelled by `client_id`), else "anonymous"; `actor_type` and `actor_label` override that (e.g.
     an administrator: `actor_type="admin", user=request.user`; a command: `actor_label="manage.py"`).
     `request.user` is never read (that would cost a session query): pass `user` explicitly.
-    The IP comes from `request` (apps.accounts.ip.client_ip). `details` keys that look like a secret
+    The IP comes from `request` (apps.accounts.ip.client_ip_address). `details` keys that look like a secret
     are dropped (SECRET_LIKE). An unknown `event` or `actor_type` raises ValueError: that is a bug.
     A failed INSERT is logged and swallowed, so that auditing never breaks the request it records.
     """
@@ -127,7 +117,7 @@ def record(
         actor_user=user,
         actor_label=storable(actor_label or (user.email if user else client_id), 255),
         client_id=storable(client_id, 100),
-        ip=_ip(request),
+        ip=client_ip_address(request),
         details=clean_details(event, details),
     )
     saved: AuditEvent | None = row

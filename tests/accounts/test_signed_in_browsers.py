@@ -255,3 +255,11 @@ def test_the_sign_in_form_says_keep_me_signed_in():
 
     assert "Keep me signed in on this browser" in html
     assert "Remember Me" not in html
+
+
+def test_a_browser_without_a_usable_address_is_listed_without_one(member):
+    browser = Client(REMOTE_ADDR="")
+    browser.force_login(member.user)
+
+    assert browser.get("/accounts/").status_code == 200
+    assert session_row(browser).ip is None
