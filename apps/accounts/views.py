@@ -6,8 +6,8 @@ from django.views.decorators.http import require_POST
 
 from apps.accounts import selectors, services
 from apps.oauth import consent
-from config.csp import extend_policy
 from apps.oauth.models import Consent
+from config.csp import extend_policy
 
 
 @login_required
