@@ -15,7 +15,7 @@ $(STAMP): requirements/base.txt requirements/dev.txt
 
 install: $(STAMP)
 
-## run: serve Latch on http://127.0.0.1:8000 with SQLite and demo data (development settings)
+## run: serve Latch on http://localhost:8000 with SQLite and demo data (development settings)
 run: export DJANGO_DEBUG = 1
 run: export LATCH_DEV_KEYS = 1
 run: $(STAMP)

@@ -81,6 +81,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
+    "apps.accounts.mfa.StaffSecondFactorMiddleware",  # after auth and messages: the admin needs 2FA
     # "Last seen" on the member's list of signed-in browsers (apps/accounts/services.py).
     "apps.accounts.middleware.SessionActivityMiddleware",
     # After ContentSecurityPolicyMiddleware, so it adjusts a page's policy before that one sends it.
@@ -246,6 +247,9 @@ MFA_PASSKEY_LOGIN_ENABLED = True
 MFA_TOTP_ISSUER = env.str("LATCH_TOTP_ISSUER", default="Latch")
 # Browsers allow WebAuthn on http://localhost only; `make run` is DEBUG.
 MFA_WEBAUTHN_ALLOW_INSECURE_ORIGIN = DEBUG
+# Staff reach the admin only after signing in with a second factor (apps/accounts/mfa.py). Turning
+# this off leaves the admin to a password alone; its own login page stays closed either way.
+LATCH_REQUIRE_MFA_FOR_STAFF = env.bool("LATCH_REQUIRE_MFA_FOR_STAFF", default=True)
 
 # --- OAuth 2.1 / OpenID Connect (django-oauth-toolkit) ----------------------------------------
 # Swappable model names live outside the OAUTH2_PROVIDER dict (DOT reads them at import time).

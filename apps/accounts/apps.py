@@ -7,4 +7,4 @@ class AccountsConfig(AppConfig):
     verbose_name = "Accounts"
 
     def ready(self) -> None:
-        from apps.accounts import signals  # noqa: F401  (connects the receivers)
+        from apps.accounts import mfa, signals  # noqa: F401  (connects the receivers)

@@ -52,6 +52,12 @@ class AuditEvent(models.Model):
         APPLICATION_CHANGED = "application.changed", _("application changed")
         APPLICATION_DELETED = "application.deleted", _("application deleted")
         CLIENT_SECRET_ROTATED = "client_secret.rotated", _("client secret rotated")
+        # Two-factor sign-in (apps/accounts/mfa.py): a member's authenticators and their use.
+        MFA_ADDED = "mfa.added", _("two-factor method added")
+        MFA_REMOVED = "mfa.removed", _("two-factor method removed")
+        RECOVERY_CODES_GENERATED = "mfa.recovery_codes_generated", _("recovery codes generated")
+        MFA_SUCCEEDED = "mfa.succeeded", _("second factor accepted")
+        MFA_FAILED = "mfa.failed", _("second factor refused")
 
     class ActorType(models.TextChoices):
         USER = "user", _("member")

@@ -8,6 +8,7 @@ from django.http import HttpRequest
 from django.urls import reverse
 from oauth2_provider.settings import oauth2_settings
 
+from apps.oauth.models import Acr
 from apps.oauth.scopes import SCOPES
 from apps.oauth.server import CODE_CHALLENGE_METHODS, SUPPORTED_GRANT_TYPES, SUPPORTED_RESPONSE_TYPES
 
@@ -19,6 +20,8 @@ CLAIMS_SUPPORTED = [
     "iat",
     "auth_time",
     "nonce",
+    "acr",  # how strongly the member authenticated: acr_values_supported
+    "amr",  # how: RFC 8176 values (apps/accounts/mfa.py)
     "name",
     "given_name",
     "family_name",
@@ -57,6 +60,8 @@ def server_metadata(request: HttpRequest) -> dict:
         "code_challenge_methods_supported": list(CODE_CHALLENGE_METHODS),
         "claims_supported": CLAIMS_SUPPORTED,
         "prompt_values_supported": ["none", "login", "consent"],
+        # An app may ask for the second with acr_values (OIDC Core §3.1.2.1); see Acr.
+        "acr_values_supported": list(Acr.values),
         "request_parameter_supported": False,
         "request_uri_parameter_supported": False,
         "claims_parameter_supported": False,

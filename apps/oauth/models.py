@@ -92,7 +92,35 @@ class Application(AbstractApplication):
             raise ValidationError(errors)
 
 
-class Grant(AbstractGrant):
+class Acr(models.TextChoices):
+    """The `acr` values of Latch's id_tokens (OIDC Core §2): how strongly the member authenticated.
+
+    PASSWORD: no second factor is on record for the sign-in (a password alone, as far as Latch
+    knows). MFA: two factors, a password and an authenticator code or security key, or a passkey
+    unlocked by PIN or biometric. An app asks for MFA with `acr_values` (apps/oauth/views.py).
+    """
+
+    PASSWORD = "urn:latch:acr:password", _("password only")
+    MFA = "urn:latch:acr:mfa", _("two factors")
+
+
+class SignInRecord(models.Model):
+    """How the member signed in where the token chain began: carried from code to refresh tokens.
+
+    Every id_token issued from the chain, refreshes included, states this sign-in (OIDC Core §12.2:
+    a refreshed id_token describes the original authentication, not a new one).
+    """
+
+    amr = models.JSONField(
+        _("authentication methods"), default=list, blank=True, help_text=_("RFC 8176 values.")
+    )
+    acr = models.CharField(_("authentication level"), max_length=64, choices=Acr, blank=True)
+
+    class Meta:
+        abstract = True
+
+
+class Grant(SignInRecord, AbstractGrant):  # noqa: DJ008 (AbstractGrant has __str__)
     """An authorization code. Kept after redemption so that a replay can be recognised and punished.
 
     Only the code's SHA-256 is stored (DigestField); the code itself exists only in the redirect.
@@ -123,7 +151,7 @@ class AccessToken(AbstractAccessToken):
         indexes = [models.Index(fields=["expires"], name="oauth_accesstoken_expires_idx")]
 
 
-class RefreshToken(AbstractRefreshToken):
+class RefreshToken(SignInRecord, AbstractRefreshToken):  # noqa: DJ008 (DOT's has __str__)
     token_prefix = models.CharField(
         _("token prefix"), max_length=8, blank=True, editable=False, help_text=_("For recognition only.")
     )

@@ -2,6 +2,7 @@
 
 import time
 import uuid
+from dataclasses import dataclass
 
 from django.http import HttpRequest
 from django.utils import timezone
@@ -13,7 +14,7 @@ from apps.audit import services as audit
 from apps.audit.models import AuditEvent
 from apps.core.fields import sha256_hex
 from apps.oauth import keys
-from apps.oauth.models import AccessToken, Application, Grant, RefreshToken
+from apps.oauth.models import AccessToken, Acr, Application, Grant, RefreshToken, SignInRecord
 
 # Shown in the admin to recognise a token; ~36 of a token's ~178 bits, so it reveals nothing usable.
 TOKEN_PREFIX_LENGTH = 6
@@ -29,6 +30,39 @@ def as_http_request(request) -> HttpRequest:
     http_request = HttpRequest()
     http_request.META = dict(request.headers)
     return http_request
+
+
+@dataclass(frozen=True)
+class SignIn:
+    """How the member signed in (RFC 8176 `amr`, Latch's `acr`), on its way to the id_token.
+
+    AuthorizeView puts it on the oauthlib request with the credentials (`latch_sign_in`); it is
+    stored with the code, copied to the refresh tokens, and read back at the token endpoint. It is
+    only ever an instance of this class: a client cannot pass one in as a request parameter.
+    """
+
+    amr: tuple[str, ...] = ()
+    acr: str = ""
+
+    @classmethod
+    def of(cls, row: SignInRecord) -> "SignIn":
+        return cls(amr=tuple(row.amr or ()), acr=row.acr)
+
+    @classmethod
+    def on(cls, request) -> "SignIn":
+        """The sign-in carried by an oauthlib request; nothing known if there is none."""
+        sign_in = getattr(request, "latch_sign_in", None)
+        return sign_in if isinstance(sign_in, cls) else cls()
+
+    def store_on(self, row: SignInRecord) -> None:
+        row.amr, row.acr = list(self.amr), self.acr
+
+    def claims(self) -> dict[str, object]:
+        """`acr` always (the lowest level unless two factors are on record), `amr` when known."""
+        claims: dict[str, object] = {"acr": self.acr or Acr.PASSWORD.value}
+        if self.amr:
+            claims["amr"] = list(self.amr)
+        return claims
 
 
 def token_owner_summary(user, scopes: list[str]) -> tuple[str, dict[str, str]]:
@@ -124,7 +158,14 @@ class LatchOAuth2Validator(OAuth2Validator):
         if not grant.user.is_active:
             return False
         request.token_family = grant.token_family
+        request.latch_sign_in = SignIn.of(grant)
         return super().validate_code(client_id, code, client, request, *args, **kwargs)
+
+    def save_authorization_code(self, client_id, code, request, *args, **kwargs) -> None:
+        """DOT's code, plus how the member signed in (AuthorizeView passes it with the credentials)."""
+        grant = self._create_authorization_code(request, code)
+        SignIn.on(request).store_on(grant)
+        grant.save(update_fields=["amr", "acr"])
 
     def confirm_redirect_uri(self, client_id, code, redirect_uri, client, *args, **kwargs) -> bool:
         # RFC 6749 §5.2 names this case `invalid_grant` (oauthlib would answer `invalid_request`).
@@ -165,6 +206,7 @@ class LatchOAuth2Validator(OAuth2Validator):
             return False
         if valid:
             request.token_family = request.refresh_token_instance.token_family
+            request.latch_sign_in = SignIn.of(request.refresh_token_instance)
         return valid
 
     # --- Issuing tokens -------------------------------------------------------------------------
@@ -221,6 +263,8 @@ class LatchOAuth2Validator(OAuth2Validator):
             resource=getattr(request, "resource", []),
             token_prefix=refresh_token_code[:TOKEN_PREFIX_LENGTH],
         )
+        # A rotation keeps the original sign-in; validate_code / validate_refresh_token set it.
+        SignIn.on(request).store_on(refresh_token)
         self._set_token_value(refresh_token, refresh_token_code)
         refresh_token.save()
         return refresh_token
@@ -244,6 +288,16 @@ class LatchOAuth2Validator(OAuth2Validator):
         )
 
     # --- OpenID Connect claims --------------------------------------------------------------------
+
+    def get_id_token_dictionary(self, token, token_handler, request):
+        """DOT's id_token claims plus `acr` and `amr` of the sign-in that started the token chain.
+
+        Only in the id_token: they describe an authentication event (OIDC Core §2), which
+        UserInfo, a description of the member, does not repeat.
+        """
+        claims, expiration_time = super().get_id_token_dictionary(token, token_handler, request)
+        claims.update(SignIn.on(request).claims())
+        return claims, expiration_time
 
     def get_additional_claims(self):
         """Claims by scope (DOT filters them through `oidc_claim_scope`); `sub` is the public id."""

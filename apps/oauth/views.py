@@ -5,6 +5,7 @@ import logging
 from dataclasses import dataclass
 from urllib.parse import parse_qs, urlencode, urlparse
 
+from allauth.mfa.utils import is_mfa_enabled
 from django.contrib.auth import logout
 from django.contrib.auth.views import redirect_to_login
 from django.db import transaction
@@ -22,14 +23,17 @@ from oauth2_provider.oauth2_backends import get_oauthlib_core
 from oauth2_provider.settings import oauth2_settings
 from oauthlib.common import Request as OAuthlibRequest
 from oauthlib.oauth2.rfc6749 import errors
+from oauthlib.openid.connect.core.exceptions import InteractionRequired
 
+from apps.accounts.mfa import second_factor_redirect, session_authentication
 from apps.audit import services as audit
 from apps.audit.models import AuditEvent
 from apps.oauth import consent, throttling
 from apps.oauth.discovery import server_metadata
 from apps.oauth.introspection import introspect
-from apps.oauth.models import Application
+from apps.oauth.models import Acr, Application
 from apps.oauth.scopes import describe
+from apps.oauth.validators import SignIn
 from config.csp import extend_policy, origin
 
 logger = logging.getLogger(__name__)
@@ -98,6 +102,22 @@ class ScopeForConsent:
     description: str
 
 
+def session_sign_in(request: HttpRequest) -> SignIn:
+    """How the member of this browser session signed in, as the id_token will state it."""
+    authentication = session_authentication(request)
+    return SignIn(amr=authentication.amr, acr=Acr.MFA if authentication.multi_factor else Acr.PASSWORD)
+
+
+def asks_for_two_factors(acr_values: str) -> bool:
+    """Whether `acr_values` (a space-separated list, most preferred first) can only be met by MFA.
+
+    Values Latch does not define are ignored (OIDC Core §3.1.2.1: they are voluntary). The levels
+    are ordered: a two-factor sign-in also meets a request that accepts the password level.
+    """
+    known = [value for value in acr_values.split() if value in Acr.values]
+    return bool(known) and Acr.PASSWORD not in known
+
+
 class AuthorizeView(dot_views.AuthorizationView):
     """The authorization endpoint with Latch's consent page.
 
@@ -109,10 +129,20 @@ class AuthorizeView(dot_views.AuthorizationView):
     allowed yet, and is skipped when there are none, unless the app sends `prompt=consent`.
     OIDC's `prompt=none` never shows a page; `prompt=login` and an exceeded `max_age` (measured
     from user.last_login, the auth_time DOT puts in the id_token) ask for a fresh sign-in.
+
+    `acr_values=urn:latch:acr:mfa` asks for a two-factor sign-in. A member whose session has no
+    second factor proves one now (allauth's reauthentication) before the code is issued; a member
+    with no authenticator at all is told so and chooses: set one up, go on at the password level
+    (acr_values asks for `acr` as a voluntary claim, OIDC Core §3.1.2.1 and §5.5.1.1, and the
+    id_token's `acr` tells the app what happened), or go back to the app. With `prompt=none`
+    neither can happen: `login_required` for the first, `interaction_required` for the second.
+    The code carries how the member signed in (`amr`, `acr`) to the id_token (see
+    apps/oauth/validators.py SignIn).
     """
 
     template_name = "oauth/authorize.html"
     error_template_name = "oauth/error.html"
+    two_factor_template_name = "oauth/two_factor_requested.html"
 
     def _prompt(self) -> set[str]:
         # A space-delimited, case-sensitive list (OIDC Core §3.1.2.1).
@@ -207,8 +237,35 @@ class AuthorizeView(dot_views.AuthorizationView):
         last_login = self.request.user.last_login
         return last_login is None or (timezone.now() - last_login).total_seconds() > int(max_age)
 
+    def create_authorization_response(self, request, scopes, credentials, allow):
+        # Every path that issues a code comes here (the consent form, remembered consent and DOT's
+        # skip_authorization): the code records how this session's member signed in.
+        credentials = {**credentials, "latch_sign_in": session_sign_in(request)}
+        return super().create_authorization_response(request, scopes, credentials, allow)
+
+    def _check_two_factors(self, application) -> HttpResponse | None:
+        """acr_values asking for two factors, for a signed-in member; None to carry on."""
+        if not asks_for_two_factors(self.request.GET.get("acr_values", "")):
+            return None
+        if session_authentication(self.request).multi_factor:
+            return None
+        has_authenticator = is_mfa_enabled(self.request.user)
+        if "none" in self._prompt():
+            error = errors.LoginRequired() if has_authenticator else InteractionRequired()
+            return self._error_redirect(error, application)
+        if has_authenticator:
+            return second_factor_redirect(self.request, self.request.get_full_path())
+        query = self.request.GET.copy()
+        query.pop("acr_values")
+        context = {
+            "application": application,
+            "continue_url": f"{self.request.path}?{query.urlencode()}",
+            "cancel_url": self._error_redirect(errors.AccessDeniedError(), application)["Location"],
+        }
+        return TemplateResponse(self.request, self.two_factor_template_name, context)
+
     def _check_prompt(self, request) -> HttpResponse | None:
-        """prompt=none / login and max_age for a signed-in member; None to carry on."""
+        """prompt=none / login, max_age and acr_values for a signed-in member; None to carry on."""
         try:
             _scopes, credentials = self.validate_authorization_request(request)
         except OAuthToolkitError as error:
@@ -229,7 +286,7 @@ class AuthorizeView(dot_views.AuthorizationView):
                 errors.InvalidRequestError(description="max_age must be a number of seconds."), application
             )
         if not self._needs_fresh_sign_in(max_age):
-            return None
+            return self._check_two_factors(application)
         if "none" in prompt:
             return self._error_redirect(errors.LoginRequired(), application)
         logout(request)
@@ -243,7 +300,7 @@ class AuthorizeView(dot_views.AuthorizationView):
             # so skip the page despite prompt=consent; remembered consent decides instead.
             request.GET = request.GET.copy()
             del request.GET["approval_prompt"]
-        if "prompt" in request.GET or "max_age" in request.GET:
+        if {"prompt", "max_age", "acr_values"} & set(request.GET):
             response = self._check_prompt(request)
             if response is not None:
                 return response

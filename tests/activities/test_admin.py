@@ -1,11 +1,11 @@
 import datetime
 
 import pytest
-from django.test import Client
 from django.utils import timezone
 
 from apps.activities.models import Activity, Participant
 from tests.accounts.factories import UserFactory
+from tests.accounts.mfa import staff_browser
 from tests.activities.factories import ActivityFactory, ParticipantFactory
 
 pytestmark = pytest.mark.django_db
@@ -17,9 +17,7 @@ HOUR = datetime.timedelta(hours=1)
 
 @pytest.fixture
 def admin_browser():
-    browser = Client()
-    browser.force_login(UserFactory(is_staff=True, is_superuser=True))
-    return browser
+    return staff_browser(UserFactory(is_staff=True, is_superuser=True))
 
 
 def split(moment: datetime.datetime | None) -> tuple[str, str]:

@@ -3,12 +3,13 @@
 import re
 
 import pytest
-from django.test import Client, RequestFactory
+from django.test import RequestFactory
 
 from apps.audit.models import AuditEvent
 from apps.audit.services import record
 from apps.oauth.models import Application
 from tests.accounts.factories import UserFactory
+from tests.accounts.mfa import staff_browser
 from tests.oauth.factories import ApplicationFactory
 
 pytestmark = pytest.mark.django_db
@@ -23,9 +24,8 @@ def admin_user():
 
 @pytest.fixture
 def admin_browser(admin_user):
-    browser = Client(REMOTE_ADDR=ADMIN_IP)
-    browser.force_login(admin_user)  # a sign-in, so a login.succeeded row: rows() filters by event
-    return browser
+    # A sign-in, so a login.succeeded row (and mfa.added for the app it sets up): rows() filters by event.
+    return staff_browser(admin_user, REMOTE_ADDR=ADMIN_IP)
 
 
 def rows(event: str) -> list[AuditEvent]:

@@ -3,8 +3,9 @@
 import logging
 
 import pytest
+from django.contrib.auth import authenticate
 from django.db import OperationalError
-from django.test import Client
+from django.test import Client, RequestFactory
 
 from apps.audit.models import AuditEvent
 from tests.accounts.factories import PASSWORD, UserFactory
@@ -34,12 +35,15 @@ def test_signing_in_records_login_succeeded_for_the_member():
     assert (row.ip, row.client_id, row.details) == ("203.0.113.10", "", {})
 
 
-def test_signing_in_on_the_admin_login_page_is_recorded_too():
+def test_administrators_sign_in_on_the_sign_in_page_which_records_it():
+    """The admin's own login page only sends them there (apps/accounts/mfa.py)."""
     admin = UserFactory(email="root@example.org", is_staff=True)
     browser = Client(REMOTE_ADDR="203.0.113.11")
 
-    response = browser.post("/admin/login/", {"username": "root@example.org", "password": PASSWORD})
+    sign_in_page = browser.get("/admin/login/")["Location"]
+    response = browser.post(sign_in_page, {"login": "root@example.org", "password": PASSWORD})
 
+    assert sign_in_page == "/accounts/login/?next=/admin/"
     assert response.status_code == 302
     row = only_row()
     assert (row.event, row.actor_user, row.ip) == ("login.succeeded", admin, "203.0.113.11")
@@ -66,10 +70,13 @@ def test_a_wrong_password_records_login_failed_with_the_attempted_email_only():
 
 
 def test_a_login_name_that_is_not_an_email_is_not_stored():
-    """It may well be the password, pasted into the wrong field."""
-    browser = Client(REMOTE_ADDR="203.0.113.13")
+    """It may well be the password, pasted into the wrong field.
 
-    browser.post("/admin/login/", {"username": "hunter2-Secret!", "password": "hunter2-Secret!"})
+    The sign-in page accepts only email addresses; any other caller of authenticate() may not.
+    """
+    request = RequestFactory(REMOTE_ADDR="203.0.113.13").post("/")
+
+    assert authenticate(request, username="hunter2-Secret!", password="hunter2-Secret!") is None
 
     row = only_row()
     assert (row.event, row.actor_label, row.ip, row.details) == ("login.failed", "", "203.0.113.13", {})

@@ -1,8 +1,8 @@
 import pytest
-from django.test import Client
 
 from apps.checkout.models import Balance, Transaction
 from tests.accounts.factories import UserFactory
+from tests.accounts.mfa import staff_browser
 from tests.checkout.factories import CardFactory, ProductFactory, funded_member, ledger_sum
 from tests.members.factories import MemberFactory
 
@@ -16,9 +16,7 @@ def admin_user():
 
 @pytest.fixture
 def admin_browser(admin_user):
-    browser = Client()
-    browser.force_login(admin_user)
-    return browser
+    return staff_browser(admin_user)
 
 
 def test_the_ledger_lists_entries_but_cannot_change_or_delete_them(admin_browser):

@@ -1,11 +1,11 @@
 import datetime
 
 import pytest
-from django.test import Client
 from django.utils import timezone
 
 from apps.groups.models import Group, GroupMembership
 from tests.accounts.factories import UserFactory
+from tests.accounts.mfa import staff_browser
 from tests.groups.factories import GroupFactory, GroupMembershipFactory
 from tests.members.factories import MemberFactory
 
@@ -16,9 +16,7 @@ SEPT_1 = datetime.date(2025, 9, 1)
 
 @pytest.fixture
 def admin_browser():
-    browser = Client()
-    browser.force_login(UserFactory(is_staff=True, is_superuser=True))
-    return browser
+    return staff_browser(UserFactory(is_staff=True, is_superuser=True))
 
 
 @pytest.fixture

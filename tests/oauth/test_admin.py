@@ -5,6 +5,7 @@ from django.test import Client
 
 from apps.oauth.models import AccessToken, Application, Grant, RefreshToken
 from tests.accounts.factories import UserFactory
+from tests.accounts.mfa import staff_browser
 from tests.oauth import flow
 from tests.oauth.factories import ApplicationFactory
 
@@ -13,9 +14,7 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def admin_browser():
-    browser = Client()
-    browser.force_login(UserFactory(is_staff=True, is_superuser=True))
-    return browser
+    return staff_browser(UserFactory(is_staff=True, is_superuser=True))
 
 
 def add_form(**overrides):

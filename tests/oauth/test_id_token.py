@@ -20,8 +20,9 @@ pytestmark = pytest.mark.django_db
 
 ISSUER = "http://testserver"
 NONCE = "n-0S6_WzA2Mj"
-# Claims every ID token carries, whatever the scope.
-BASE_CLAIMS = {"iss", "sub", "aud", "exp", "iat", "auth_time", "jti", "at_hash"}
+# Claims every ID token carries, whatever the scope. (`amr` too, for a member who signed in through
+# the sign-in page; these browsers are force_login's, which records no method: tests/oauth/test_acr.py.)
+BASE_CLAIMS = {"iss", "sub", "aud", "exp", "iat", "auth_time", "jti", "at_hash", "acr"}
 
 
 def token_response(browser, application, scope: str, nonce: str | None = NONCE) -> dict:

@@ -30,7 +30,7 @@ class Command(BaseCommand):
     help = "Load the demo users and applications (development only) and print their credentials."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--base-url", default="http://127.0.0.1:8000")
+        parser.add_argument("--base-url", default="http://localhost:8000")
         parser.add_argument(
             "--credentials-file", default=str(Path(settings.VAR_DIR) / "demo-credentials.json")
         )

@@ -30,7 +30,7 @@ class Command(BaseCommand):
         )
         parser.add_argument(
             "--base-url",
-            default=settings.OAUTH2_PROVIDER["OIDC_ISS_ENDPOINT"] or "http://127.0.0.1:8000",
+            default=settings.OAUTH2_PROVIDER["OIDC_ISS_ENDPOINT"] or "http://localhost:8000",
             help="Where members reach Latch, for the password links (default: LATCH_ISSUER).",
         )
 
