@@ -1,10 +1,12 @@
 """Throw-away keys for `make run` and the tests, kept in var/ (git-ignored), never for production.
 
-Only used when LATCH_DEV_KEYS=1 and no key is configured; production reads DJANGO_SECRET_KEY and its
-signing keys (OIDC_RSA_PRIVATE_KEY or LATCH_SIGNING_KEYS_DIR, see apps/oauth/keys.py) from the
-environment (or *_FILE paths) and refuses to start without them.
+Only used when LATCH_DEV_KEYS=1 and no key is configured; production reads DJANGO_SECRET_KEY, its
+signing keys (OIDC_RSA_PRIVATE_KEY or LATCH_SIGNING_KEYS_DIR, see apps/oauth/keys.py) and its vault
+keys (LATCH_VAULT_KEYS, see apps/upstream/crypto.py) from the environment (or *_FILE paths) and
+refuses to start without them.
 """
 
+import base64
 import os
 import secrets
 from pathlib import Path
@@ -41,3 +43,10 @@ def dev_rsa_private_key(var_dir: Path) -> str:
         ).decode()
 
     return _read_or_create(var_dir / "dev-oidc-key.pem", make)
+
+
+def dev_vault_keys(var_dir: Path) -> str:
+    """One AES-256 key as LATCH_VAULT_KEYS spells it (`kid:base64`); its kid "dev" is the current one."""
+    return _read_or_create(
+        var_dir / "dev-vault-keys", lambda: "dev:" + base64.b64encode(secrets.token_bytes(32)).decode()
+    )

@@ -1,8 +1,9 @@
 """Latch settings: one module, every deploy-specific value from the environment.
 
 `FileAwareEnv` lets any variable be given as `NAME_FILE` (a mounted secret), which wins over `NAME`.
-No secret has a committed default: outside development `DJANGO_SECRET_KEY` and the signing keys
-(`OIDC_RSA_PRIVATE_KEY` or `LATCH_SIGNING_KEYS_DIR`, see apps/oauth/keys.py) must be set. `make run`
+No secret has a committed default: outside development `DJANGO_SECRET_KEY`, the signing keys
+(`OIDC_RSA_PRIVATE_KEY` or `LATCH_SIGNING_KEYS_DIR`, see apps/oauth/keys.py) and the vault's keys
+(`LATCH_VAULT_KEYS`, `LATCH_VAULT_CURRENT_KEY`, see apps/upstream/crypto.py) must be set. `make run`
 and the test suite set `LATCH_DEV_KEYS=1`, which generates throw-away keys into `var/` (git-ignored)
 when none are given.
 """
@@ -16,7 +17,8 @@ from django.core.exceptions import ImproperlyConfigured
 from django.utils.csp import CSP
 
 from apps.oauth.keys import signing_keys_from_env
-from config.devkeys import dev_rsa_private_key, dev_secret_key
+from apps.upstream.crypto import vault_keys_from_env
+from config.devkeys import dev_rsa_private_key, dev_secret_key, dev_vault_keys
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
@@ -69,6 +71,7 @@ INSTALLED_APPS = [
     "apps.groups",
     "apps.checkout",
     "apps.demo",
+    "apps.upstream",
 ]
 
 MIDDLEWARE = [
@@ -325,6 +328,18 @@ OAUTH2_PROVIDER = {
     "COMPLIANT_BCP_RFC9700_PKCE_REQUIRED": True,
     "COMPLIANT_BCP_RFC9700_REDIRECT_URI_SCHEME": not ALLOW_HTTP_REDIRECT_URIS,
 }
+
+# --- Upstream providers and the token vault (apps/upstream) -----------------------------------
+# Upstream client secrets and members' upstream tokens are stored AES-256-GCM encrypted
+# (apps/upstream/crypto.py). LATCH_VAULT_KEYS is `kid:base64-of-32-bytes,...` (or
+# LATCH_VAULT_KEYS_FILE); LATCH_VAULT_CURRENT_KEY names the kid that encrypts. Other kids only
+# decrypt, until `manage.py vault_rekey` has moved everything off them. Missing, malformed or
+# inconsistent keys stop Latch at start-up.
+LATCH_VAULT_KEYS = vault_keys_from_env(env, dev_keys=(lambda: dev_vault_keys(VAR_DIR)) if DEV_KEYS else None)
+# Upstream endpoints must be https; plain http only in development (a test upstream on 127.0.0.1).
+LATCH_UPSTREAM_ALLOW_HTTP = env.bool("LATCH_UPSTREAM_ALLOW_HTTP", default=DEBUG)
+# Seconds Latch waits for an upstream provider (discovery, token, revocation) before giving up.
+LATCH_UPSTREAM_TIMEOUT = env.float("LATCH_UPSTREAM_TIMEOUT_SECONDS", default=10.0)
 
 # --- Resource API (apps/api holds what every API app shares) ----------------------------------
 REST_FRAMEWORK = {

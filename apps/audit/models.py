@@ -58,6 +58,16 @@ class AuditEvent(models.Model):
         RECOVERY_CODES_GENERATED = "mfa.recovery_codes_generated", _("recovery codes generated")
         MFA_SUCCEEDED = "mfa.succeeded", _("second factor accepted")
         MFA_FAILED = "mfa.failed", _("second factor refused")
+        # Upstream providers and the token vault (apps/upstream).
+        UPSTREAM_PROVIDER_ADDED = "upstream_provider.added", _("upstream provider added")
+        UPSTREAM_PROVIDER_CHANGED = "upstream_provider.changed", _("upstream provider changed")
+        UPSTREAM_PROVIDER_REMOVED = "upstream_provider.removed", _("upstream provider removed")
+        UPSTREAM_CLIENT_SECRET_CHANGED = (
+            "upstream_provider.secret_changed",
+            _("upstream client secret changed"),
+        )
+        CONNECTION_REVOKED = "connection.revoked", _("connection revoked")
+        VAULT_REKEYED = "vault.rekeyed", _("vault re-encrypted under the current key")
 
     class ActorType(models.TextChoices):
         USER = "user", _("member")
