@@ -5,12 +5,16 @@ from apps.members.models import Member
 from apps.oauth.models import Consent
 from apps.oauth.scopes import describe
 
-# What a member is shown of their own audit trail: their sign-ins and the apps they allowed.
+# What a member is shown of their own audit trail: sign-ins and sign-outs, the apps they allowed,
+# and changes to how they sign in.
 MEMBER_VISIBLE_EVENTS = (
     AuditEvent.Event.LOGIN_SUCCEEDED,
     AuditEvent.Event.LOGOUT,
     AuditEvent.Event.SESSION_ENDED,
     AuditEvent.Event.SIGNED_OUT_EVERYWHERE,
+    AuditEvent.Event.MFA_ADDED,
+    AuditEvent.Event.MFA_REMOVED,
+    AuditEvent.Event.RECOVERY_CODES_GENERATED,
     AuditEvent.Event.CONSENT_GRANTED,
     AuditEvent.Event.CONSENT_DENIED,
 )

@@ -46,3 +46,26 @@ def test_account_page_without_a_membership_record_says_so():
     browser.force_login(UserFactory())
 
     assert "This account has no membership record." in browser.get("/accounts/").content.decode()
+
+
+def test_account_page_lists_changes_to_how_the_member_signs_in():
+    user = UserFactory()
+    record(AuditEvent.Event.MFA_ADDED, user=user, type="totp")
+    record(AuditEvent.Event.SIGNED_OUT_EVERYWHERE, user=user, revoked=0)
+    browser = Client()
+    browser.force_login(user)
+
+    html = browser.get("/accounts/").content.decode()
+
+    assert "Two-factor method added" in html
+    assert "Signed out everywhere" in html
+
+
+def test_confirming_it_is_you_is_worded_like_latchs_pages():
+    browser = Client()
+    browser.force_login(UserFactory())
+
+    html = browser.get("/accounts/reauthenticate/").content.decode()
+
+    assert "Confirm it's you" in html
+    assert "Confirm Access" not in html
