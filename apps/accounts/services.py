@@ -1,6 +1,6 @@
 """A member's signed-in browsers: recorded at sign-in, kept fresh while used, ended on request."""
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.contrib.auth import logout
 from django.db import transaction
@@ -38,6 +38,15 @@ def note_activity(request: HttpRequest) -> None:
     seen = sessions.parse_timestamp(request.session.get(sessions.LAST_SEEN_AT))
     if seen is None or timezone.now() - seen > ACTIVITY_INTERVAL:
         note_client(request)
+
+
+def session_signed_in_at(request: HttpRequest) -> datetime | None:
+    """When the member signed in in this browser (not in another one, as user.last_login may be).
+
+    Sessions from before Latch recorded it fall back to user.last_login.
+    """
+    signed_in_at = sessions.parse_timestamp(request.session.get(sessions.SIGNED_IN_AT))
+    return signed_in_at or getattr(request.user, "last_login", None)
 
 
 def current_digest(request: HttpRequest) -> str | None:

@@ -115,6 +115,7 @@ class SignInRecord(models.Model):
         _("authentication methods"), default=list, blank=True, help_text=_("RFC 8176 values.")
     )
     acr = models.CharField(_("authentication level"), max_length=64, choices=Acr, blank=True)
+    auth_time = models.DateTimeField(_("signed in"), null=True, blank=True)
 
     class Meta:
         abstract = True

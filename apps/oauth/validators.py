@@ -3,6 +3,7 @@
 import time
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 
 from django.http import HttpRequest
 from django.utils import timezone
@@ -43,10 +44,11 @@ class SignIn:
 
     amr: tuple[str, ...] = ()
     acr: str = ""
+    auth_time: datetime | None = None
 
     @classmethod
     def of(cls, row: SignInRecord) -> "SignIn":
-        return cls(amr=tuple(row.amr or ()), acr=row.acr)
+        return cls(amr=tuple(row.amr or ()), acr=row.acr, auth_time=row.auth_time)
 
     @classmethod
     def on(cls, request) -> "SignIn":
@@ -55,13 +57,16 @@ class SignIn:
         return sign_in if isinstance(sign_in, cls) else cls()
 
     def store_on(self, row: SignInRecord) -> None:
-        row.amr, row.acr = list(self.amr), self.acr
+        row.amr, row.acr, row.auth_time = list(self.amr), self.acr, self.auth_time
 
     def claims(self) -> dict[str, object]:
-        """`acr` always (the lowest level unless two factors are on record), `amr` when known."""
+        """`acr` always (the lowest level unless two factors are on record), `amr` when known, and
+        `auth_time` when recorded (else DOT's, from user.last_login)."""
         claims: dict[str, object] = {"acr": self.acr or Acr.PASSWORD.value}
         if self.amr:
             claims["amr"] = list(self.amr)
+        if self.auth_time:
+            claims["auth_time"] = int(self.auth_time.timestamp())
         return claims
 
 
@@ -165,7 +170,7 @@ class LatchOAuth2Validator(OAuth2Validator):
         """DOT's code, plus how the member signed in (AuthorizeView passes it with the credentials)."""
         grant = self._create_authorization_code(request, code)
         SignIn.on(request).store_on(grant)
-        grant.save(update_fields=["amr", "acr"])
+        grant.save(update_fields=["amr", "acr", "auth_time"])
 
     def confirm_redirect_uri(self, client_id, code, redirect_uri, client, *args, **kwargs) -> bool:
         # RFC 6749 §5.2 names this case `invalid_grant` (oauthlib would answer `invalid_request`).

@@ -26,6 +26,7 @@ from oauthlib.oauth2.rfc6749 import errors
 from oauthlib.openid.connect.core.exceptions import InteractionRequired
 
 from apps.accounts.mfa import second_factor_redirect, session_authentication
+from apps.accounts.services import session_signed_in_at
 from apps.audit import services as audit
 from apps.audit.models import AuditEvent
 from apps.oauth import consent, throttling
@@ -105,7 +106,11 @@ class ScopeForConsent:
 def session_sign_in(request: HttpRequest) -> SignIn:
     """How the member of this browser session signed in, as the id_token will state it."""
     authentication = session_authentication(request)
-    return SignIn(amr=authentication.amr, acr=Acr.MFA if authentication.multi_factor else Acr.PASSWORD)
+    return SignIn(
+        amr=authentication.amr,
+        acr=Acr.MFA if authentication.multi_factor else Acr.PASSWORD,
+        auth_time=session_signed_in_at(request),
+    )
 
 
 def asks_for_two_factors(acr_values: str) -> bool:
@@ -128,7 +133,7 @@ class AuthorizeView(dot_views.AuthorizationView):
     Consent is remembered (apps/oauth/consent.py): the page shows only scopes the member has not
     allowed yet, and is skipped when there are none, unless the app sends `prompt=consent`.
     OIDC's `prompt=none` never shows a page; `prompt=login` and an exceeded `max_age` (measured
-    from user.last_login, the auth_time DOT puts in the id_token) ask for a fresh sign-in.
+    from when this browser signed in, the id_token's auth_time) ask for a fresh sign-in.
 
     `acr_values=urn:latch:acr:mfa` asks for a two-factor sign-in. A member whose session has no
     second factor proves one now (allauth's reauthentication) before the code is issued; a member
@@ -234,8 +239,8 @@ class AuthorizeView(dot_views.AuthorizationView):
             return True
         if max_age is None:
             return False
-        last_login = self.request.user.last_login
-        return last_login is None or (timezone.now() - last_login).total_seconds() > int(max_age)
+        signed_in_at = session_signed_in_at(self.request)
+        return signed_in_at is None or (timezone.now() - signed_in_at).total_seconds() > int(max_age)
 
     def create_authorization_response(self, request, scopes, credentials, allow):
         # Every path that issues a code comes here (the consent form, remembered consent and DOT's

@@ -8,6 +8,7 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
+from apps.accounts.sessions import SIGNED_IN_AT
 from apps.audit.models import AuditEvent
 from apps.oauth import consent
 from apps.oauth.models import AccessToken, Consent, Grant, RefreshToken
@@ -363,28 +364,46 @@ def test_prompt_login_for_an_unknown_client_signs_nobody_out(browser, applicatio
     assert is_signed_in(browser)
 
 
+def signed_in_ago(browser: Client, seconds: int) -> None:
+    """Make this browser's sign-in `seconds` old (what max_age and the id_token's auth_time read)."""
+    session = browser.session
+    session[SIGNED_IN_AT] = (timezone.now() - timedelta(seconds=seconds)).isoformat()
+    session.save()
+
+
 def test_max_age_exceeded_asks_for_a_fresh_sign_in(browser, member, application):
     allow(browser, application, "openid")
-    type(member).objects.filter(pk=member.pk).update(last_login=timezone.now() - timedelta(seconds=120))
+    signed_in_ago(browser, seconds=120)
 
     response = authorize(browser, application, "openid", max_age="60")
 
     next_url = login_next(response)
     assert "max_age" not in next_query(next_url)
     assert not is_signed_in(browser)
-    browser.force_login(member)  # a fresh sign-in updates last_login
+    browser.force_login(member)  # a fresh sign-in in this browser
     assert "code" in flow.redirect_params(browser.get(next_url))
 
 
 def test_max_age_not_exceeded_issues_the_code(browser, member, application):
     allow(browser, application, "openid")
-    type(member).objects.filter(pk=member.pk).update(last_login=timezone.now() - timedelta(seconds=30))
+    signed_in_ago(browser, seconds=30)
 
     params = flow.redirect_params(authorize(browser, application, "openid", max_age="60"))
 
     assert "code" in params
     assert params["state"] == "state-123"
     assert is_signed_in(browser)
+
+
+def test_max_age_counts_from_this_browsers_sign_in_not_from_another_browsers(browser, member, application):
+    allow(browser, application, "openid")
+    signed_in_ago(browser, seconds=120)
+    Client().force_login(member)  # the member signs in on their phone: last_login is now
+
+    response = authorize(browser, application, "openid", max_age="60")
+
+    assert login_next(response)
+    assert not is_signed_in(browser)
 
 
 def test_max_age_without_a_session_goes_to_sign_in_without_it(application):
@@ -395,7 +414,7 @@ def test_max_age_without_a_session_goes_to_sign_in_without_it(application):
 
 def test_max_age_exceeded_with_prompt_none_answers_login_required(browser, member, application):
     allow(browser, application, "openid")
-    type(member).objects.filter(pk=member.pk).update(last_login=timezone.now() - timedelta(seconds=120))
+    signed_in_ago(browser, seconds=120)
 
     params = flow.redirect_params(authorize(browser, application, "openid", max_age="60", prompt="none"))
 

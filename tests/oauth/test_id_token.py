@@ -11,6 +11,7 @@ from jwcrypto import jwk, jws, jwt
 from jwcrypto.common import JWException, base64url_decode, base64url_encode, json_decode
 from oauthlib.openid.connect.core.grant_types import base as oidc_grant_base
 
+from apps.accounts.sessions import SIGNED_IN_AT
 from apps.oauth.models import IDToken
 from tests.accounts.factories import UserFactory
 from tests.oauth import flow
@@ -93,8 +94,25 @@ def test_id_token_sub_is_the_public_id_not_the_database_key(browser, application
 def test_auth_time_is_when_the_member_signed_in(browser, application, member):
     claims = verify(token_response(browser, application, "openid")["id_token"], application)
 
-    member.refresh_from_db()
-    assert claims["auth_time"] == int(member.last_login.timestamp())
+    signed_in_at = datetime.fromisoformat(browser.session[SIGNED_IN_AT])
+    assert claims["auth_time"] == int(signed_in_at.timestamp())
+
+
+def test_auth_time_is_this_browsers_sign_in_and_refreshes_keep_it(browser, application, member):
+    """OIDC Core §12.2: a refreshed id_token describes the original authentication."""
+    signed_in_at = datetime(2026, 11, 26, 8, 30, tzinfo=UTC)
+    session = browser.session
+    session[SIGNED_IN_AT] = signed_in_at.isoformat()
+    session.save()
+    first = token_response(browser, application, "openid offline_access")
+    Client().force_login(member)  # a later sign-in elsewhere moves last_login, not this sign-in
+
+    refreshed = flow.refresh(Client(), application, first["refresh_token"]).json()
+
+    assert verify(first["id_token"], application)["auth_time"] == int(signed_in_at.timestamp())
+    assert verify(refreshed["id_token"], application, nonce=None)["auth_time"] == int(
+        signed_in_at.timestamp()
+    )
 
 
 def test_openid_alone_carries_no_profile_or_email_claims(browser, application):
