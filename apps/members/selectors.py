@@ -9,6 +9,7 @@ def member_for_user(user) -> Member:
     member = Member.objects.filter(user=user).first()
     if member is None:
         raise NotFound("This account has no member record.")
+    member.user = user  # the token's user, already loaded: no second query for it
     return member
 
 

@@ -1,7 +1,9 @@
 """Latch's OAuth2Validator: DOT's documented hook for every protocol decision Latch makes its own."""
 
+import json
 import time
 import uuid
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -19,6 +21,10 @@ from apps.oauth.models import AccessToken, Acr, Application, Grant, RefreshToken
 
 # Shown in the admin to recognise a token; ~36 of a token's ~178 bits, so it reveals nothing usable.
 TOKEN_PREFIX_LENGTH = 6
+
+# The access token this token request issued, for TokenView's `app_authorized` signal: DOT would
+# look it up again by the value in the response body.
+issued_access_token: ContextVar[AccessToken | None] = ContextVar("issued_access_token", default=None)
 
 
 def token_checksum(token: str) -> str:
@@ -143,10 +149,43 @@ class LatchOAuth2Validator(OAuth2Validator):
 
     # --- Authorization codes: single use, a replay revokes what the code gave ------------------
 
+    def _grant(self, code: str, request, client: Application | None = None) -> Grant | None:
+        """The code's grant, read once per token request and locked until the request commits.
+
+        oauthlib asks about the code six times (its scopes, client, redirect URI, PKCE challenge
+        and method, nonce) and DOT answers each with a query of its own; this answers them all from
+        one. The lock makes the second of two concurrent redemptions see the first's `redeemed_at`
+        and be treated as the replay it is. Only the grant's own row is locked (`of`), not its user.
+        """
+        cached = getattr(request, "latch_grant", None)
+        if cached is None or cached[0] != code:
+            grant = (
+                Grant.objects.select_for_update(of=("self",)).select_related("user").filter(code=code).first()
+            )
+            request.latch_grant = cached = (code, grant)
+        grant = cached[1]
+        if grant is None or (client is not None and grant.application_id != client.pk):
+            return None
+        return grant
+
+    def get_authorization_code_scopes(self, client_id, code, redirect_uri, request) -> list[str]:
+        grant = self._grant(code, request)
+        return utils.scope_to_list(grant.scope) if grant else []
+
+    def get_authorization_code_nonce(self, client_id, code, redirect_uri, request) -> str | None:
+        grant = self._grant(code, request)
+        return (grant.nonce or None) if grant else None
+
+    def get_code_challenge(self, code, request) -> str | None:
+        grant = self._grant(code, request, request.client)
+        return (grant.code_challenge or None) if grant else None
+
+    def get_code_challenge_method(self, code, request) -> str | None:
+        grant = self._grant(code, request, request.client)
+        return (grant.code_challenge_method or None) if grant else None
+
     def validate_code(self, client_id, code, client, request, *args, **kwargs) -> bool:
-        # Locked until the token request commits: of two concurrent redemptions, the second sees
-        # the first's `redeemed_at` and is treated as the replay it is.
-        grant = Grant.objects.select_for_update().filter(code=code, application=client).first()
+        grant = self._grant(code, request, client)
         if grant is None:
             return False
         if grant.redeemed_at is not None:
@@ -160,11 +199,18 @@ class LatchOAuth2Validator(OAuth2Validator):
             )
             RefreshToken.revoke_family(grant.token_family)
             return False
-        if not grant.user.is_active:
+        if not grant.user.is_active or grant.is_expired():
             return False
+        # What DOT's validate_code sets, from the grant already in hand.
+        request.scopes = grant.scope.split(" ")
+        request.user = grant.user
+        if grant.nonce:
+            request.nonce = grant.nonce
+        if grant.claims:
+            request.claims = json.loads(grant.claims)
         request.token_family = grant.token_family
         request.latch_sign_in = SignIn.of(grant)
-        return super().validate_code(client_id, code, client, request, *args, **kwargs)
+        return True
 
     def save_authorization_code(self, client_id, code, request, *args, **kwargs) -> None:
         """DOT's code, plus how the member signed in (AuthorizeView passes it with the credentials)."""
@@ -172,12 +218,13 @@ class LatchOAuth2Validator(OAuth2Validator):
         SignIn.on(request).store_on(grant)
         grant.save(update_fields=["amr", "acr", "auth_time"])
 
-    def confirm_redirect_uri(self, client_id, code, redirect_uri, client, *args, **kwargs) -> bool:
+    def confirm_redirect_uri(self, client_id, code, redirect_uri, client, request, *args, **kwargs) -> bool:
+        grant = self._grant(code, request, client)
         # RFC 6749 §5.2 names this case `invalid_grant` (oauthlib would answer `invalid_request`).
-        if not super().confirm_redirect_uri(client_id, code, redirect_uri, client, *args, **kwargs):
+        if grant is None or not grant.redirect_uri_allowed(redirect_uri):
             raise errors.InvalidGrantError(
                 description="redirect_uri does not match the one in the authorization request.",
-                request=kwargs.get("request") or (args[0] if args else None),
+                request=request,
             )
         return True
 
@@ -238,12 +285,11 @@ class LatchOAuth2Validator(OAuth2Validator):
 
     def _create_access_token(self, expires, request, token, source_refresh_token=None) -> AccessToken:
         """DOT's constructor, plus the token family (DOT records it on refresh tokens only)."""
-        id_token = token.get("id_token")
         access_token = AccessToken(
             user=request.user,
             scope=token["scope"],
             expires=expires,
-            id_token=self._load_id_token(id_token) if id_token else None,
+            id_token=getattr(request, "latch_id_token", None) if token.get("id_token") else None,
             application=request.client,
             source_refresh_token=source_refresh_token,
             resource=getattr(request, "resource", []),
@@ -252,7 +298,14 @@ class LatchOAuth2Validator(OAuth2Validator):
         )
         self._set_token_value(access_token, token["access_token"])
         access_token.save()
+        issued_access_token.set(access_token)
         return access_token
+
+    def _save_id_token(self, jti, request, expires, *args, **kwargs):
+        """DOT's, keeping the row for the access token: DOT would reload it by verifying the
+        id_token it has just signed, and finding its application by audience and the row by jti."""
+        request.latch_id_token = super()._save_id_token(jti, request, expires, *args, **kwargs)
+        return request.latch_id_token
 
     def _create_refresh_token(self, request, refresh_token_code, access_token, previous_refresh_token):
         """DOT's constructor, with the family taken from the authorization code when there is one."""
