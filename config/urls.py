@@ -13,6 +13,7 @@ urlpatterns = [
     path("", lambda request: redirect("account_home"), name="home"),
     path("healthz", healthz, name="healthz"),
     path("admin/", admin.site.urls),
+    path("accounts/", include("apps.upstream.urls")),
     path("accounts/", include("apps.accounts.urls")),
     path("", include("apps.oauth.urls")),
     path("", include("apps.api.urls")),

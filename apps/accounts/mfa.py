@@ -68,7 +68,10 @@ def _proofs(entry: dict) -> tuple[set[str], set[str]]:
     method, kind = entry.get("method"), entry.get("type")
     if method == "password":
         return {PASSWORD}, {KNOWLEDGE}
-    if method != "mfa":  # login by code, social accounts: not enabled in Latch
+    if method != "mfa":
+        # "upstream" (apps/upstream/views.py): another provider vouched for the member, by means Latch
+        # cannot see; RFC 8176 registers no value for that, so no amr and no factor (acr: password
+        # level). Login by code and social accounts: not enabled in Latch.
         return set(), set()
     if kind in (Authenticator.Type.TOTP, Authenticator.Type.RECOVERY_CODES):
         # A recovery code stands in for the authenticator app: a one-time password kept offline.

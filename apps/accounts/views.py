@@ -7,6 +7,7 @@ from django.views.decorators.http import require_POST
 from apps.accounts import selectors, services
 from apps.oauth import consent
 from apps.oauth.models import Consent
+from apps.upstream.selectors import sign_in_methods_for
 from config.csp import extend_policy
 
 
@@ -17,6 +18,7 @@ def home(request: HttpRequest) -> HttpResponse:
         "member": selectors.member_record(request.user),
         "security_events": selectors.recent_security_events(request.user),
         "browsers": services.signed_in_browsers(request, request.user),
+        "sign_in_methods": sign_in_methods_for(request.user),
     }
     return render(request, "accounts/home.html", context)
 

@@ -11,4 +11,5 @@ urlpatterns = [
     path("api/v1/", include("apps.activities.urls")),
     path("api/v1/", include("apps.groups.urls")),
     path("api/v1/", include("apps.checkout.urls")),
+    path("api/v1/", include("apps.upstream.api_urls")),
 ]

@@ -68,6 +68,12 @@ class AuditEvent(models.Model):
         )
         CONNECTION_REVOKED = "connection.revoked", _("connection revoked")
         VAULT_REKEYED = "vault.rekeyed", _("vault re-encrypted under the current key")
+        UPSTREAM_SIGN_IN = "upstream.sign_in", _("an upstream provider confirmed who you are")
+        UPSTREAM_FAILED = "upstream.failed", _("sign-in or connect at an upstream provider failed")
+        UPSTREAM_LINKED = "upstream.linked", _("upstream sign-in linked")
+        UPSTREAM_UNLINKED = "upstream.unlinked", _("upstream sign-in unlinked")
+        CONNECTION_CONNECTED = "connection.connected", _("account connected")
+        CONNECTION_EXPIRED = "connection.expired", _("connection expired: its refresh was refused")
 
     class ActorType(models.TextChoices):
         USER = "user", _("member")

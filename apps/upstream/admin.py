@@ -49,7 +49,7 @@ class UpstreamProviderAdmin(admin.ModelAdmin):
     readonly_fields = ("client_secret_status", "discovered_at", "created", "updated")
     actions = ("rediscover",)
     fieldsets = (
-        (None, {"fields": ("slug", "name", "icon_url", "enabled", "allow_sign_in")}),
+        (None, {"fields": ("slug", "name", "icon_url", "enabled", "allow_sign_in", "trust_email")}),
         (
             "Endpoints",
             {

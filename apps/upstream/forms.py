@@ -56,6 +56,7 @@ class UpstreamProviderForm(forms.ModelForm):
             "icon_url",
             "enabled",
             "allow_sign_in",
+            "trust_email",
             "discovery_url",
             *ENDPOINT_FIELDS,
             "client_id",

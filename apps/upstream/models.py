@@ -111,6 +111,17 @@ class UpstreamProvider(models.Model):
         help_text=_('What apps may ask for: [{"scope": "...", "description": "..."}, ...].'),
     )
     allow_sign_in = models.BooleanField(_("members may sign in with it"), default=False)
+    # Off by default: with it on, whoever controls an address at this provider (a reissued mailbox, an
+    # administrator there, a bug in its verification) signs in as the Latch member with that address.
+    trust_email = models.BooleanField(
+        _("link by verified email without asking"),
+        default=False,
+        help_text=_(
+            "A first sign-in whose verified email matches a Latch account links to it at once, without "
+            "the member confirming with their Latch password. Only for a provider you trust as much as "
+            "Latch itself (your own single sign-on): whoever controls that address there becomes the member."
+        ),
+    )
     enabled = models.BooleanField(_("enabled"), default=True)
     created = models.DateTimeField(_("created"), auto_now_add=True)
     updated = models.DateTimeField(_("updated"), auto_now=True)

@@ -2,20 +2,31 @@
 
 import logging
 import operator
+import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from functools import reduce
 from typing import Any
 
+import requests
+from authlib.integrations.base_client.errors import OAuthError
+from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
-from django.db import models, transaction
+from django.db import IntegrityError, models, transaction
 from django.db.models import Q
 from django.http import HttpRequest
+from django.utils import timezone
 
 from apps.audit.models import AuditEvent
 from apps.audit.services import record
-from apps.upstream import client, crypto
+from apps.upstream import client, crypto, flow
 from apps.upstream.fields import encrypted_fields, needs_reseal, resealed, seal, unseal, vault_keys
-from apps.upstream.models import Connection, UpstreamProvider
+from apps.upstream.models import (
+    ApplicationUpstreamRequirement,
+    Connection,
+    UpstreamIdentity,
+    UpstreamProvider,
+)
 from apps.upstream.selectors import dependent_applications, encrypted_models
 
 logger = logging.getLogger(__name__)
@@ -23,18 +34,20 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Actor:
-    """Who made a change: an administrator in the admin (`request`, `user`), or a command (`label`)."""
+    """Who made a change: an administrator in the admin (`request`, `user`), or a command (`label`);
+    a member on their own pages with `actor_type` USER."""
 
     request: HttpRequest | None = None
     user: Any = None
     label: str = ""
+    actor_type: str = AuditEvent.ActorType.ADMIN
 
     def record(self, event: AuditEvent.Event, **details: Any) -> None:
         record(
             event,
             request=self.request,
             user=self.user,
-            actor_type=AuditEvent.ActorType.ADMIN,
+            actor_type=self.actor_type,
             actor_label=self.label,
             **details,
         )
@@ -257,3 +270,399 @@ def vault_rekey(*, batch_size: int = 100, actor: Actor = COMMAND) -> RekeyReport
         failures=len(report.failed),
     )
     return report
+
+
+# --- Signing in with a provider, and linking it to a Latch account --------------------------------
+
+PENDING_LINK = "_latch_upstream_link"  # session key: a sign-in waiting for the member's Latch password
+LINK_MAX_AGE = 600
+LINK_MAX_ATTEMPTS = 5
+
+
+@dataclass(frozen=True)
+class LinkOffer:
+    """A first sign-in whose verified email is a Latch member's: the member confirms with their password."""
+
+    user: Any
+
+
+def _member_for_email(email: str) -> Any:
+    if not email:
+        return None
+    User = get_user_model()
+    return User.objects.filter(email__iexact=email, is_active=True).first()
+
+
+def sign_in_member(*, request: HttpRequest, provider: UpstreamProvider, result: flow.Result) -> Any:
+    """The Latch member this upstream sign-in is, or a LinkOffer; FlowError when there is none.
+
+    An identity is linked by (provider, subject) only (OIDC Core §5.7: an email is no identifier,
+    it can change hands). Without a link, a Latch account with the email the provider asserts as
+    verified can be linked: after the member confirms with their Latch password, or at once when
+    an administrator set `trust_email` on the provider.
+    """
+
+    def refuse(reason: str, message: str) -> flow.FlowError:
+        return flow.FlowError(reason, message, provider=provider.slug, purpose=flow.Purpose.SIGN_IN)
+
+    identity = (
+        UpstreamIdentity.objects.filter(provider=provider, subject=result.subject)
+        .select_related("user")
+        .first()
+    )
+    if identity is not None:
+        if not identity.user.is_active:
+            raise refuse("inactive_account", "This Latch account is disabled.")
+        UpstreamIdentity.objects.filter(pk=identity.pk).update(last_used_at=timezone.now())
+        return identity.user
+    no_account = (
+        f"There is no Latch account for this {provider.name} sign-in. If you have one, sign in with "
+        f"your email and password, then link {provider.name} on your account page."
+    )
+    if not result.email_verified:
+        raise refuse("email_not_verified" if result.email else "not_linked", no_account)
+    user = _member_for_email(result.email)
+    if user is None:
+        raise refuse("no_account", no_account)
+    if provider.trust_email:
+        identity_link(
+            request=request, user=user, provider=provider, subject=result.subject, how="trusted_email"
+        )
+        return user
+    return LinkOffer(user=user)
+
+
+def link_offer_remember(
+    *, request: HttpRequest, provider: UpstreamProvider, subject: str, user: Any, next_url: str = ""
+) -> None:
+    request.session[PENDING_LINK] = {
+        "provider": provider.slug,
+        "subject": subject,
+        "user": str(user.pk),
+        "next": next_url,
+        "created": time.time(),
+        "attempts": 0,
+    }
+
+
+def link_offer(request: HttpRequest, provider: UpstreamProvider) -> tuple[Any, str, str] | None:
+    """(member, subject, next URL) of this browser's sign-in waiting for a password, unless expired."""
+    offer = request.session.get(PENDING_LINK)
+    if not isinstance(offer, dict) or offer.get("provider") != provider.slug:
+        return None
+    if time.time() - offer.get("created", 0) > LINK_MAX_AGE or offer.get("attempts", 0) >= LINK_MAX_ATTEMPTS:
+        request.session.pop(PENDING_LINK, None)
+        return None
+    user = get_user_model().objects.filter(pk=str(offer.get("user", "")), is_active=True).first()
+    return (user, offer["subject"], offer.get("next", "")) if user is not None else None
+
+
+def link_offer_attempt_failed(request: HttpRequest) -> int:
+    """Count a wrong password; returns the attempts left (0: the offer is gone)."""
+    offer = request.session.get(PENDING_LINK)
+    if not isinstance(offer, dict):
+        return 0
+    offer["attempts"] = offer.get("attempts", 0) + 1
+    if offer["attempts"] >= LINK_MAX_ATTEMPTS:
+        request.session.pop(PENDING_LINK, None)
+        return 0
+    request.session[PENDING_LINK] = offer
+    return LINK_MAX_ATTEMPTS - offer["attempts"]
+
+
+def link_offer_forget(request: HttpRequest) -> None:
+    request.session.pop(PENDING_LINK, None)
+
+
+def identity_link(
+    *, request: HttpRequest, user: Any, provider: UpstreamProvider, subject: str, how: str
+) -> UpstreamIdentity:
+    """Link (provider, subject) to `user`; FlowError when it is another member's already."""
+    try:
+        with transaction.atomic():
+            identity, created = UpstreamIdentity.objects.get_or_create(
+                provider=provider, subject=subject, defaults={"user": user}
+            )
+    except IntegrityError:
+        identity, created = UpstreamIdentity.objects.get(provider=provider, subject=subject), False
+    if identity.user_id != user.pk:
+        raise flow.FlowError(
+            "linked_to_another_account",
+            f"This {provider.name} account is already linked to another Latch account.",
+            provider=provider.slug,
+            purpose=flow.Purpose.LINK,
+        )
+    if created:
+        record(AuditEvent.Event.UPSTREAM_LINKED, request=request, user=user, provider=provider.slug, how=how)
+    return identity
+
+
+def identity_unlink(*, request: HttpRequest, user: Any, provider: UpstreamProvider) -> int:
+    """Remove the member's links to `provider`; refuses to remove their only way to sign in."""
+    identities = UpstreamIdentity.objects.filter(user=user, provider=provider)
+    if (
+        not user.has_usable_password()
+        and not UpstreamIdentity.objects.filter(user=user).exclude(provider=provider).exists()
+    ):
+        raise ValidationError(
+            f"{provider.name} is your only way to sign in: set a password first (Forgot your password?)."
+        )
+    removed, _ = identities.delete()
+    if removed:
+        record(AuditEvent.Event.UPSTREAM_UNLINKED, request=request, user=user, provider=provider.slug)
+    return removed
+
+
+def flow_failed(*, request: HttpRequest, error: flow.FlowError, user: Any = None) -> None:
+    record(
+        AuditEvent.Event.UPSTREAM_FAILED,
+        request=request,
+        user=user,
+        provider=error.provider,
+        purpose=error.purpose,
+        reason=error.reason,
+    )
+
+
+# --- Connecting an account (the vault) ------------------------------------------------------------
+
+
+def connect_scopes(*, user: Any, provider: UpstreamProvider, requested: list[str]) -> list[str]:
+    """Scope aggregation: the provider's default scopes, what the member granted already, and the new ones.
+
+    Asking for the union means the provider prompts only for what is new (if it remembers the
+    rest), and the new token still covers what older apps use.
+    """
+    granted: list[str] = []
+    connection = Connection.objects.filter(
+        user=user, provider=provider, status=Connection.Status.ACTIVE
+    ).first()
+    if connection is not None:
+        granted = list(connection.scopes)
+    return list(dict.fromkeys([*provider.default_scopes, *granted, *requested]))
+
+
+def _expires_at(token: dict[str, Any]) -> datetime | None:
+    expires_at = token.get("expires_at")
+    if isinstance(expires_at, int | float) and not isinstance(expires_at, bool):
+        return datetime.fromtimestamp(expires_at, tz=UTC)
+    return None
+
+
+def connection_store(
+    *, request: HttpRequest, user: Any, provider: UpstreamProvider, result: flow.Result
+) -> Connection:
+    """Keep the tokens of a finished connect, sealed; the connection is active with the granted scopes.
+
+    A provider that sends no new refresh token (some do so only the first time) leaves the one
+    Latch holds in place.
+    """
+    token = result.token
+    with transaction.atomic():
+        connection = Connection.objects.select_for_update().filter(
+            user=user, provider=provider
+        ).first() or Connection(user=user, provider=provider)
+        seal(connection, "access_token", token["access_token"])
+        if isinstance(token.get("refresh_token"), str) and token["refresh_token"]:
+            seal(connection, "refresh_token", token["refresh_token"])
+        connection.scopes = result.granted_scopes
+        connection.status = Connection.Status.ACTIVE
+        connection.token_type = str(token.get("token_type") or "Bearer")[:40]
+        connection.expires_at = _expires_at(token)
+        connection.save()
+        record(
+            AuditEvent.Event.CONNECTION_CONNECTED,
+            request=request,
+            user=user,
+            provider=provider.slug,
+            connection=str(connection.pk),
+            scopes=connection.scopes,
+        )
+    return connection
+
+
+# --- The vault: an app asks for the member's upstream access token --------------------------------
+
+REFRESH_MARGIN = timedelta(seconds=60)  # a token expiring sooner than this is refreshed first
+
+
+class VaultRefused(Exception):
+    """The app may not have this: no requirement for the provider, or scopes beyond it (403)."""
+
+    def __init__(self, message: str, *, code: str = "access_denied") -> None:
+        self.code = code
+        super().__init__(message)
+
+
+class NotConnected(Exception):
+    """The member's connection is missing, not active or lacks scopes; the requirement says what next."""
+
+    def __init__(
+        self, *, reason: str, requirement: ApplicationUpstreamRequirement, scopes: list[str]
+    ) -> None:
+        self.reason = reason  # not_connected, expired, revoked, missing_scopes
+        self.requirement = requirement
+        self.scopes = scopes
+        super().__init__(reason)
+
+
+class VaultUnavailable(Exception):
+    """The provider could not refresh the token just now (timeout, unreachable, 5xx); nothing changed."""
+
+
+@dataclass(frozen=True)
+class VaultToken:
+    access_token: str = field(repr=False)
+    token_type: str
+    expires_at: datetime | None
+    scopes: list[str]
+
+
+def _covers(connection: Connection | None, scopes: list[str]) -> str:
+    """Why `connection` cannot serve `scopes` ("" when it can)."""
+    if connection is None:
+        return "not_connected"
+    if connection.status != Connection.Status.ACTIVE:
+        return str(connection.status)
+    if not set(scopes) <= set(connection.scopes):
+        return "missing_scopes"
+    return ""
+
+
+def _expiring(connection: Connection) -> bool:
+    return connection.expires_at is not None and connection.expires_at <= timezone.now() + REFRESH_MARGIN
+
+
+def connection_token(*, user: Any, application: Any, provider_slug: str, scopes: list[str]) -> VaultToken:
+    """The member's upstream access token for `application`, refreshed first when close to expiry.
+
+    Raises UpstreamProvider.DoesNotExist (unknown or disabled provider), VaultRefused (the app did
+    not declare the provider, or asks beyond its declared scopes), NotConnected (what the app's
+    `on_missing` says to do), VaultUnavailable (a refresh that failed for now). Two requests for
+    an expiring token refresh it once: the refresh runs under the connection's row lock and the
+    second request, once it has the lock, finds the token fresh.
+    """
+    provider = UpstreamProvider.objects.get(slug=provider_slug, enabled=True)
+    requirement = (
+        ApplicationUpstreamRequirement.objects.filter(application=application, provider=provider)
+        .select_related("provider")
+        .first()
+    )
+    if requirement is None:
+        raise VaultRefused(
+            f"This app has not declared that it uses {provider.name} (ask Latch's administrators)."
+        )
+    scopes = list(dict.fromkeys(scopes)) or list(requirement.scopes)
+    beyond = sorted(set(scopes) - set(requirement.scopes))
+    if beyond:
+        raise VaultRefused(
+            f"Not among the {provider.name} scopes this app declared: {', '.join(beyond)}.",
+            code="invalid_scope",
+        )
+    connection = Connection.objects.filter(user=user, provider=provider).first()
+    reason = _covers(connection, scopes)
+    if connection is None or reason:
+        raise NotConnected(reason=reason, requirement=requirement, scopes=scopes)
+    if _expiring(connection):
+        connection = _connection_refresh(connection)
+        if reason := _covers(connection, scopes):
+            raise NotConnected(reason=reason, requirement=requirement, scopes=scopes)
+    try:
+        access = unseal(connection, "access_token")
+    except crypto.VaultError:
+        logger.exception("upstream.connection_undecryptable", extra={"connection": str(connection.pk)})
+        raise VaultUnavailable("The stored token cannot be read.") from None
+    Connection.objects.filter(pk=connection.pk).update(last_used_at=timezone.now())
+    return VaultToken(
+        access_token=access,
+        token_type=connection.token_type,
+        expires_at=connection.expires_at,
+        scopes=list(connection.scopes),
+    )
+
+
+def _connection_refresh(connection: Connection) -> Connection:
+    """RFC 6749 §6 under the row lock; returns the connection as it is afterwards (maybe expired).
+
+    invalid_grant (the refresh token expired or was revoked upstream) is final: the connection turns
+    expired and its dead tokens are deleted. Anything else (timeout, unreachable, a 5xx) raises
+    VaultUnavailable and changes nothing.
+    """
+    expired = False
+    with transaction.atomic():
+        locked = Connection.objects.select_for_update().select_related("provider").get(pk=connection.pk)
+        if locked.status != Connection.Status.ACTIVE or not _expiring(locked):
+            return locked  # another request refreshed it (or it ended) while this one waited
+        provider = locked.provider
+        try:
+            refresh = unseal(locked, "refresh_token")
+        except crypto.VaultError:
+            logger.exception("upstream.connection_undecryptable", extra={"connection": str(locked.pk)})
+            raise VaultUnavailable("The stored token cannot be read.") from None
+        if not refresh or UpstreamProvider.GrantType.REFRESH_TOKEN not in provider.grant_types:
+            if locked.expires_at is not None and locked.expires_at > timezone.now():
+                return locked  # cannot be refreshed, but still valid for a little while
+            expired = True
+            reason = "no_refresh_token"
+        else:
+            try:
+                with client.provider_session(provider) as session:
+                    token = dict(session.refresh_token(provider.token_endpoint, refresh_token=refresh))
+            except OAuthError as exc:
+                if exc.error != "invalid_grant":
+                    logger.warning(
+                        "upstream.refresh_refused",
+                        extra={"connection": str(locked.pk), "provider": provider.slug, "error": exc.error},
+                    )
+                    raise VaultUnavailable(f"{provider.name} refused the refresh ({exc.error}).") from None
+                expired = True
+                reason = "invalid_grant"
+            except (requests.RequestException, ValueError) as exc:
+                logger.warning(
+                    "upstream.refresh_failed",
+                    extra={
+                        "connection": str(locked.pk),
+                        "provider": provider.slug,
+                        "problem": type(exc).__name__,
+                    },
+                )
+                raise VaultUnavailable(f"{provider.name} could not refresh the token just now.") from None
+            else:
+                if not isinstance(token.get("access_token"), str):
+                    raise VaultUnavailable(f"{provider.name} sent no access token.")
+                seal(locked, "access_token", token["access_token"])
+                # RFC 6749 §6: a new refresh token replaces the old; without one, the old stays valid.
+                if isinstance(token.get("refresh_token"), str) and token["refresh_token"] != refresh:
+                    seal(locked, "refresh_token", token["refresh_token"])
+                if isinstance(token.get("scope"), str):
+                    locked.scopes = list(dict.fromkeys(token["scope"].split()))
+                locked.expires_at = _expires_at(token)
+                locked.token_type = str(token.get("token_type") or locked.token_type)[:40]
+                locked.last_refreshed_at = timezone.now()
+                locked.save(
+                    update_fields=[
+                        "access_token",
+                        "refresh_token",
+                        "scopes",
+                        "expires_at",
+                        "token_type",
+                        "last_refreshed_at",
+                        "updated",
+                    ]
+                )
+                logger.info(
+                    "upstream.refreshed", extra={"connection": str(locked.pk), "provider": provider.slug}
+                )
+                return locked
+        if expired:
+            locked.status = Connection.Status.EXPIRED
+            locked.access_token = locked.refresh_token = ""
+            locked.save(update_fields=["status", "access_token", "refresh_token", "updated"])
+            record(
+                AuditEvent.Event.CONNECTION_EXPIRED,
+                user=locked.user,
+                provider=provider.slug,
+                connection=str(locked.pk),
+                reason=reason,
+            )
+    return locked

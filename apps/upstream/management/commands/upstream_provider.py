@@ -82,6 +82,11 @@ class Command(BaseCommand):
                 help="an available scope; repeat for each (update: replaces the whole list)",
             )
             sub.add_argument("--allow-sign-in", action=BooleanOptionalAction)
+            sub.add_argument(
+                "--trust-email",
+                action=BooleanOptionalAction,
+                help="link a first sign-in to the Latch account with its verified email, without asking",
+            )
             sub.add_argument("--enabled", action=BooleanOptionalAction)
         update.add_argument("--rediscover", action="store_true", help="fetch the discovery document again")
         remove = actions.add_parser(
@@ -136,6 +141,8 @@ class Command(BaseCommand):
             provider.available_scopes = options["scopes"]
         if options["allow_sign_in"] is not None:
             provider.allow_sign_in = options["allow_sign_in"]
+        if options["trust_email"] is not None:
+            provider.trust_email = options["trust_email"]
         if options["enabled"] is not None:
             provider.enabled = options["enabled"]
 
@@ -245,6 +252,7 @@ class Command(BaseCommand):
             "name": provider.name,
             "enabled": provider.enabled,
             "sign_in": provider.allow_sign_in,
+            "trust_email": provider.trust_email,
             "endpoints": "discovery" if provider.discovery_url else "configured",
             "discovery_url": provider.discovery_url,
             "issuer": provider.issuer,

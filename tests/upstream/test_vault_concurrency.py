@@ -1,0 +1,51 @@
+"""Races on PostgreSQL: two apps' requests for the same expiring token make one upstream refresh.
+
+The refresh runs under the connection's row lock; the upstream is slow, so the second request is
+certain to arrive while the first holds the lock. It then finds the token fresh and refreshes nothing.
+"""
+
+import time
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from apps.upstream.fields import unseal
+from apps.upstream.models import Connection
+from tests.accounts.factories import UserFactory
+from tests.api.tokens import issue_token
+from tests.concurrency import race
+from tests.conftest import ApiClient
+from tests.upstream.factories import ConnectionFactory, RequirementFactory, UpstreamProviderFactory
+
+pytestmark = [pytest.mark.concurrency, pytest.mark.usefixtures("postgres_only")]
+
+
+def test_two_concurrent_requests_for_an_expiring_token_refresh_once(upstream):
+    provider = UpstreamProviderFactory()
+    member = UserFactory()
+    requirement = RequirementFactory(provider=provider, scopes=["calendar.read"])
+    connection = ConnectionFactory(
+        user=member, provider=provider, refresh="r-1", expires_at=timezone.now() + timedelta(seconds=10)
+    )
+    refreshes: list[str] = []
+
+    def slow_refresh(request):
+        refreshes.append(request.body)
+        time.sleep(0.5)
+        return 200, {}, '{"access_token": "renewed", "token_type": "Bearer", "expires_in": 3600}'
+
+    upstream.add_callback("POST", provider.token_endpoint, callback=slow_refresh)
+    apps = [
+        ApiClient(issue_token("connections", user=member, application=requirement.application))
+        for _ in range(2)
+    ]
+
+    results = race([lambda api=api: api.post(f"/connections/{provider.slug}/token", {}) for api in apps])
+
+    assert [result.status_code for result in results] == [200, 200], results
+    assert [result.json()["access_token"] for result in results] == ["renewed", "renewed"]
+    assert len(refreshes) == 1
+    connection = Connection.objects.get(pk=connection.pk)
+    assert unseal(connection, "access_token") == "renewed"
+    assert unseal(connection, "refresh_token") == "r-1"
