@@ -4,7 +4,7 @@ VENV  := .venv
 PY    := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint check-deploy install clean
+.PHONY: run test lint check-deploy bench install clean
 
 $(STAMP): requirements/base.txt requirements/dev.txt
 	@PYTHON="$$(scripts/find-python)" || exit 1; \
@@ -36,12 +36,16 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	LATCH_DEV_KEYS=1 $(VENV)/bin/mypy apps config
+	LATCH_DEV_KEYS=1 $(VENV)/bin/mypy apps config bench
 
 ## check-deploy: Django's deployment checklist with production settings
 check-deploy: $(STAMP)
 	DJANGO_DEBUG=0 LATCH_DEV_KEYS=1 DJANGO_ALLOWED_HOSTS=latch.example.org LATCH_ISSUER=https://latch.example.org \
 	  $(PY) manage.py check --deploy
+
+## bench: Latch under gunicorn and wrk on PostgreSQL, one table (QUICK=1: smoke run; SCALE=10M: 10M tokens)
+bench: $(STAMP)
+	$(PY) -m bench $(if $(filter-out 0,$(QUICK)),--quick) $(if $(SCALE),--scale $(SCALE))
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,155 @@
+"""The processes the benchmark starts (gunicorn, wrk, cleanup_tokens) and what /proc says about them.
+
+Each is started in a session of its own, so that a Ctrl-C in the terminal reaches only the
+harness, which then ends them itself, by their process group, and nothing else.
+"""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+BENCH_DIR = Path(__file__).resolve().parent
+ROOT = BENCH_DIR.parent
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _stat_fields(pid: int) -> list[str]:
+    text = Path(f"/proc/{pid}/stat").read_text()
+    return text[text.rindex(")") + 2 :].split()  # the command name may hold spaces and parentheses
+
+
+def children(pid: int) -> list[int]:
+    """The live child processes of `pid`."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if int(_stat_fields(int(entry.name))[1]) == pid:
+                    found.append(int(entry.name))
+            except (OSError, ValueError, IndexError):
+                continue  # it ended while we looked
+    return sorted(found)
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User plus system CPU time the processes have used so far (those that have ended count 0)."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = _stat_fields(pid)
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
+    return total / CLOCK_TICKS
+
+
+def rss_mb(pid: int) -> float:
+    """VmRSS of a process, in MB (/proc/<pid>/status gives kB)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def stop(process: subprocess.Popen, grace: float = 10.0) -> None:
+    """End a process started with start_new_session and everything in its group: TERM, then KILL."""
+    if process.poll() is not None:
+        return
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+    except ProcessLookupError:
+        pass
+
+
+class Gunicorn:
+    """Latch under gunicorn with bench/gunicorn.conf.py, on 127.0.0.1:`port`, logging to `log`."""
+
+    def __init__(
+        self, *, env: dict[str, str], port: int, log: Path, workers: int, overrides: list[str]
+    ) -> None:
+        self.env, self.port, self.log, self.expected_workers = env, port, log, workers
+        self.overrides = overrides  # command-line settings that win over the config file
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 60.0) -> None:
+        command = [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "--config",
+            str(BENCH_DIR / "gunicorn.conf.py"),
+            "--bind",
+            f"127.0.0.1:{self.port}",
+            *self.overrides,
+            "config.wsgi:application",
+        ]
+        with self.log.open("ab") as log:
+            self.process = subprocess.Popen(  # noqa: S603 (our own interpreter and arguments)
+                command, cwd=ROOT, env=self.env, stdout=log, stderr=log, start_new_session=True
+            )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"gunicorn exited with {self.process.returncode}:\n{self.log_tail()}")
+            try:
+                with urllib.request.urlopen(f"{self.url}/bench/bare", timeout=2) as response:  # noqa: S310
+                    if response.status == 200 and len(self.workers()) >= self.expected_workers:
+                        return
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                pass
+            time.sleep(0.2)
+        raise RuntimeError(f"gunicorn did not answer within {timeout:.0f} s:\n{self.log_tail()}")
+
+    def workers(self) -> list[int]:
+        return children(self.process.pid) if self.process else []
+
+    def stop(self) -> None:
+        if self.process is not None:
+            stop(self.process)
+
+    def log_tail(self, lines: int = 40) -> str:
+        try:
+            return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+
+def run_wrk(*, url: str, spec: Path, seconds: int, connections: int, timeout: float) -> str:
+    """wrk's output for one run of a scenario (one thread: the server, not wrk, is the bottleneck)."""
+    command = [
+        "wrk",
+        "--threads",
+        "1",
+        "--connections",
+        str(connections),
+        "--duration",
+        f"{seconds}s",
+        "--timeout",
+        "10s",
+        "--script",
+        str(BENCH_DIR / "wrk" / "scenario.lua"),
+        url,
+        "--",
+        str(spec),
+    ]
+    process = subprocess.Popen(  # noqa: S603 (wrk from PATH, our own arguments)
+        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True
+    )
+    try:
+        output, _ = process.communicate(timeout=timeout)
+    finally:
+        stop(process, grace=2)
+    return output.decode(errors="replace")

@@ -1,0 +1,143 @@
+"""What each scenario sends, for wrk (as a Lua spec) and for the in-process query count alike."""
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from urllib.parse import quote
+
+
+class Lines(StrEnum):
+    """Where a scenario's per-request values come from."""
+
+    NONE = "none"  # every request is the same
+    CYCLE = "cycle"  # a pool of live tokens, reused round-robin
+    SPEND = "spend"  # one pre-minted refresh token or code per request: each works once
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """One request shape. `{1}`, `{2}` in path, headers and body are the fields of a line."""
+
+    name: str
+    what: str
+    method: str
+    path: str
+    expect: str  # a 2xx body must contain this, or the response counts as failed
+    headers: Mapping[str, str] = field(default_factory=dict)
+    body: str | None = None
+    lines: Lines = Lines.NONE
+
+    def fill(self, template: str, fields: list[str]) -> str:
+        for number, value in enumerate(fields, start=1):
+            template = template.replace(f"{{{number}}}", value)
+        return template
+
+
+FORM = {"Content-Type": "application/x-www-form-urlencoded"}
+
+
+def _post(name: str, what: str, path: str, expect: str, auth: str, body: str, lines: Lines) -> Scenario:
+    """A form POST with the client's HTTP Basic credentials (RFC 6749 §2.3.1)."""
+    headers = {**FORM, "Authorization": auth}
+    return Scenario(name, what, "POST", path, expect, headers=headers, body=body, lines=lines)
+
+
+def _bearer_get(name: str, what: str, path: str, expect: str) -> Scenario:
+    """A GET with a member's access token (RFC 6750 §2.1), one of a pool, round-robin."""
+    return Scenario(
+        name, what, "GET", path, expect, headers={"Authorization": "Bearer {1}"}, lines=Lines.CYCLE
+    )
+
+
+def scenarios(*, service_auth: str, web_auth: str, redirect_uri: str) -> dict[str, Scenario]:
+    """Every scenario, in the order the rounds run them. `*_auth` are HTTP Basic header values."""
+    redeem = "grant_type=authorization_code&code={1}&code_verifier={2}&redirect_uri=" + quote(
+        redirect_uri, safe=""
+    )
+    found = [
+        Scenario(
+            "bare", "a plain Django view, same middleware: the stack's ceiling", "GET", "/bench/bare", '"ok"'
+        ),
+        _post(
+            "client_credentials",
+            "token for a service, client secret in HTTP Basic",
+            "/oauth/token",
+            '"access_token"',
+            service_auth,
+            "grant_type=client_credentials&scope=member-read",
+            Lines.NONE,
+        ),
+        _post(
+            "introspect",
+            "RFC 7662 by a confidential client, live member tokens",
+            "/oauth/introspect",
+            '"active": true',
+            service_auth,
+            "token={1}&token_type_hint=access_token",
+            Lines.CYCLE,
+        ),
+        _bearer_get(
+            "resource", "GET /api/v1/members/me, member token with member-read", "/api/v1/members/me", '"sub"'
+        ),
+        _post(
+            "refresh",
+            "refresh_token grant with rotation, a fresh refresh token per request",
+            "/oauth/token",
+            '"refresh_token"',
+            web_auth,
+            "grant_type=refresh_token&refresh_token={1}",
+            Lines.SPEND,
+        ),
+        _post(
+            "code",
+            "authorization code with PKCE (S256) redeemed, a fresh code per request",
+            "/oauth/token",
+            '"id_token"',
+            web_auth,
+            redeem,
+            Lines.SPEND,
+        ),
+        _bearer_get(
+            "userinfo", "OIDC UserInfo, member token with openid profile email", "/oauth/userinfo", '"sub"'
+        ),
+    ]
+    return {scenario.name: scenario for scenario in found}
+
+
+def lua_literal(value: object) -> str:
+    """`value` (None, bool, number, str, dict or list of them) as a Lua expression."""
+    if value is None:
+        return "nil"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, str):
+        # Decimal escapes for anything outside printable ASCII, quotes and backslashes: always valid Lua.
+        escaped = "".join(
+            char if 32 <= ord(char) < 127 and char not in '"\\' else "".join(f"\\{b}" for b in char.encode())
+            for char in value
+        )
+        return f'"{escaped}"'
+    if isinstance(value, Mapping):
+        return "{" + ", ".join(f"[{lua_literal(k)}] = {lua_literal(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, list | tuple):
+        return "{" + ", ".join(lua_literal(item) for item in value) + "}"
+    raise TypeError(f"no Lua literal for {type(value).__name__}")
+
+
+def write_spec(scenario: Scenario, directory: Path, lines_file: Path | None) -> Path:
+    """The spec bench/wrk/scenario.lua reads: `return {...}`."""
+    spec = {
+        "method": scenario.method,
+        "path": scenario.path,
+        "headers": dict(scenario.headers),
+        "body": scenario.body,
+        "lines": str(lines_file) if lines_file else None,
+        "spend": scenario.lines is Lines.SPEND,
+        "expect": scenario.expect,
+    }
+    path = directory / f"{scenario.name}.lua"
+    path.write_text(f"return {lua_literal(spec)}\n")
+    return path

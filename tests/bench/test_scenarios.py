@@ -1,0 +1,47 @@
+"""What the harness hands wrk, and how it reads the --scale argument."""
+
+import pytest
+
+from bench.run import parse_count
+from bench.scenarios import Lines, lua_literal, scenarios, write_spec
+
+
+def test_strings_become_lua_literals_that_cannot_break_out_of_their_quotes():
+    assert lua_literal('a "quoted" \\ line\n') == '"a \\34quoted\\34 \\92 line\\10"'
+    assert lua_literal("é") == '"\\195\\169"'
+
+
+def test_a_spec_is_a_lua_table_of_the_scenario():
+    assert (
+        lua_literal({"spend": True, "lines": None, "n": 3})
+        == '{["spend"] = true, ["lines"] = nil, ["n"] = 3}'
+    )
+
+
+def test_spending_scenarios_take_a_fresh_line_per_request(tmp_path):
+    found = scenarios(service_auth="Basic cw==", web_auth="Basic dw==", redirect_uri="https://x.test/cb")
+
+    assert [name for name, s in found.items() if s.lines is Lines.SPEND] == ["refresh", "code"]
+    spec = write_spec(found["code"], tmp_path, tmp_path / "code.lines").read_text()
+    assert spec.startswith("return {")
+    assert '["spend"] = true' in spec
+    assert "redirect_uri=https%3A%2F%2Fx.test%2Fcb" in spec
+
+
+def test_every_scenario_checks_the_body_of_its_answers():
+    found = scenarios(service_auth="Basic cw==", web_auth="Basic dw==", redirect_uri="https://x.test/cb")
+
+    assert all(scenario.expect for scenario in found.values())
+    assert found["introspect"].expect == '"active": true'
+
+
+@pytest.mark.parametrize(
+    ("text", "rows"), [("1M", 1_000_000), ("10M", 10_000_000), ("250k", 250_000), ("5000", 5000)]
+)
+def test_scale_accepts_rows_with_a_unit(text, rows):
+    assert parse_count(text) == rows
+
+
+def test_scale_refuses_nonsense():
+    with pytest.raises(ValueError, match="-1m"):
+        parse_count("-1M")
