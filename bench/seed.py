@@ -190,7 +190,7 @@ def _insert_select(model: type[models.Model], expressions: dict[str, str], param
         values.append(value)
     return (
         f"INSERT INTO {connection.ops.quote_name(model._meta.db_table)} ({', '.join(columns)}) "
-        f"SELECT {', '.join(values)} FROM generate_series(%(first)s, %(last)s) AS g"
+        f"SELECT {', '.join(values)} FROM generate_series(%(first)s::bigint, %(last)s::bigint) AS g"
     )
 
 
