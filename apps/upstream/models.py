@@ -244,6 +244,9 @@ class Connection(models.Model):
     refresh_token = EncryptedTextField(_("refresh token (encrypted)"), bound_to=("user_id", "provider_id"))
     expires_at = models.DateTimeField(_("access token expires"), null=True, blank=True)
     last_refreshed_at = models.DateTimeField(_("last refreshed"), null=True, blank=True)
+    # When the current access token was obtained (by connecting or refreshing): with expires_at, its
+    # lifetime, which bounds how early the vault refreshes it (services.REFRESH_MARGIN).
+    token_obtained_at = models.DateTimeField(_("access token obtained"), null=True, blank=True)
     last_used_at = models.DateTimeField(_("last used by an app"), null=True, blank=True)
     created = models.DateTimeField(_("connected"), auto_now_add=True)
     updated = models.DateTimeField(_("updated"), auto_now=True)

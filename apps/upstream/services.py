@@ -469,6 +469,7 @@ def connection_store(
         connection.status = Connection.Status.ACTIVE
         connection.token_type = str(token.get("token_type") or "Bearer")[:40]
         connection.expires_at = _expires_at(token)
+        connection.token_obtained_at = timezone.now()
         connection.save()
         record(
             AuditEvent.Event.CONNECTION_CONNECTED,
@@ -483,7 +484,9 @@ def connection_store(
 
 # --- The vault: an app asks for the member's upstream access token --------------------------------
 
-REFRESH_MARGIN = timedelta(seconds=60)  # a token expiring sooner than this is refreshed first
+# A token expiring sooner than this is refreshed first; a token that lives shorter than twice this
+# is refreshed in its second half instead, so that not every request refreshes it.
+REFRESH_MARGIN = timedelta(seconds=60)
 
 
 class VaultRefused(Exception):
@@ -530,7 +533,12 @@ def _covers(connection: Connection | None, scopes: list[str]) -> str:
 
 
 def _expiring(connection: Connection) -> bool:
-    return connection.expires_at is not None and connection.expires_at <= timezone.now() + REFRESH_MARGIN
+    if connection.expires_at is None:
+        return False
+    margin = REFRESH_MARGIN
+    if connection.token_obtained_at is not None:
+        margin = min(margin, (connection.expires_at - connection.token_obtained_at) / 2)
+    return connection.expires_at <= timezone.now() + margin
 
 
 def connection_token(*, user: Any, application: Any, provider_slug: str, scopes: list[str]) -> VaultToken:
@@ -638,7 +646,7 @@ def _connection_refresh(connection: Connection) -> Connection:
                     locked.scopes = list(dict.fromkeys(token["scope"].split()))
                 locked.expires_at = _expires_at(token)
                 locked.token_type = str(token.get("token_type") or locked.token_type)[:40]
-                locked.last_refreshed_at = timezone.now()
+                locked.last_refreshed_at = locked.token_obtained_at = timezone.now()
                 locked.save(
                     update_fields=[
                         "access_token",
@@ -647,6 +655,7 @@ def _connection_refresh(connection: Connection) -> Connection:
                         "expires_at",
                         "token_type",
                         "last_refreshed_at",
+                        "token_obtained_at",
                         "updated",
                     ]
                 )

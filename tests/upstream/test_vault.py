@@ -248,6 +248,40 @@ def test_a_token_about_to_expire_is_refreshed_first(api, member, provider, upstr
     assert "the-refresh" not in response.content.decode()
 
 
+def test_a_short_lived_token_is_not_refreshed_in_the_first_half_of_its_life(api, member, provider, upstream):
+    """A 40-second token just obtained: refreshing it 60 s early would refresh on every request."""
+    now = timezone.now()
+    fresh(
+        member, provider, access="short-lived", token_obtained_at=now, expires_at=now + timedelta(seconds=40)
+    )
+
+    response = api.post(token_path(provider), {"scopes": ["calendar.read"]})
+
+    assert response.json()["access_token"] == "short-lived"
+    assert len(upstream.calls) == 0
+
+
+def test_a_short_lived_token_is_refreshed_in_the_second_half_of_its_life(api, member, provider, upstream):
+    now = timezone.now()
+    connection = fresh(
+        member,
+        provider,
+        refresh="the-refresh",
+        token_obtained_at=now - timedelta(seconds=25),
+        expires_at=now + timedelta(seconds=15),
+    )
+    upstream.post(
+        provider.token_endpoint, json={"access_token": "renewed", "token_type": "Bearer", "expires_in": 40}
+    )
+
+    response = api.post(token_path(provider), {"scopes": ["calendar.read"]})
+
+    assert response.json()["access_token"] == "renewed"
+    connection.refresh_from_db()
+    assert connection.token_obtained_at > now
+    assert connection.expires_at > now + timedelta(seconds=35)
+
+
 def test_a_new_refresh_token_replaces_the_old(api, member, provider, upstream):
     connection = expiring(member, provider, refresh="old")
     upstream.post(
