@@ -4,6 +4,7 @@ from datetime import datetime, timedelta
 
 from django.contrib.auth import logout
 from django.db import transaction
+from django.db.models import F
 from django.http import HttpRequest
 from django.utils import timezone
 
@@ -58,10 +59,11 @@ def signed_in_browsers(request: HttpRequest, user) -> list[HashedKeySession]:
     """The member's live sessions, the current one first, then by most recently seen."""
     current = current_digest(request)
     browsers = list(
-        HashedKeySession.objects.filter(user=user, expire_date__gt=timezone.now()).defer("session_data")
+        HashedKeySession.objects.filter(user=user, expire_date__gt=timezone.now())
+        .defer("session_data")
+        .order_by(F("last_seen_at").desc(nulls_last=True))
     )
-    oldest = timezone.now() - timedelta(days=36500)
-    browsers.sort(key=lambda s: (s.session_key != current, -(s.last_seen_at or oldest).timestamp()))
+    browsers.sort(key=lambda s: s.session_key != current)  # stable: the rest keep their order
     for browser in browsers:
         browser.is_current = browser.session_key == current  # type: ignore[attr-defined]
     return browsers
@@ -89,10 +91,8 @@ def sign_out_everywhere(request: HttpRequest, user) -> int:
     where the remembered consent answers without a page once they have signed in again.
     Returns the number of refresh tokens revoked.
     """
-    HashedKeySession.objects.filter(user=user).exclude(
-        session_key=Digest(current_digest(request) or "")
-    ).delete()
+    HashedKeySession.objects.filter(user=user).delete()
     revoked = revoke_member_tokens(user)
     record(AuditEvent.Event.SIGNED_OUT_EVERYWHERE, request=request, user=user, revoked=revoked)
-    logout(request)
+    logout(request)  # this browser's row is gone already; logout gives it a fresh, empty session
     return revoked

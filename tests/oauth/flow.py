@@ -1,11 +1,20 @@
 """Drive the OAuth flows through Django's test client, as a real client and browser would."""
 
 import base64
+from datetime import datetime
 from urllib.parse import parse_qs, urlencode, urlparse
 
 from django.test import Client
 
+from apps.accounts.sessions import SIGNED_IN_AT
 from tests.oauth.factories import REDIRECT_URI, pkce_pair
+
+
+def set_signed_in_at(browser: Client, when: datetime) -> None:
+    """Date this browser's sign-in (what max_age and the id_token's auth_time read)."""
+    session = browser.session
+    session[SIGNED_IN_AT] = when.isoformat()
+    session.save()
 
 
 def basic_auth(client_id: str, secret: str) -> dict[str, str]:

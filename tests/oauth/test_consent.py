@@ -8,7 +8,6 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from apps.accounts.sessions import SIGNED_IN_AT
 from apps.audit.models import AuditEvent
 from apps.oauth import consent
 from apps.oauth.models import AccessToken, Consent, Grant, RefreshToken
@@ -365,10 +364,7 @@ def test_prompt_login_for_an_unknown_client_signs_nobody_out(browser, applicatio
 
 
 def signed_in_ago(browser: Client, seconds: int) -> None:
-    """Make this browser's sign-in `seconds` old (what max_age and the id_token's auth_time read)."""
-    session = browser.session
-    session[SIGNED_IN_AT] = (timezone.now() - timedelta(seconds=seconds)).isoformat()
-    session.save()
+    flow.set_signed_in_at(browser, timezone.now() - timedelta(seconds=seconds))
 
 
 def test_max_age_exceeded_asks_for_a_fresh_sign_in(browser, member, application):

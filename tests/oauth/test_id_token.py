@@ -101,9 +101,7 @@ def test_auth_time_is_when_the_member_signed_in(browser, application, member):
 def test_auth_time_is_this_browsers_sign_in_and_refreshes_keep_it(browser, application, member):
     """OIDC Core §12.2: a refreshed id_token describes the original authentication."""
     signed_in_at = datetime(2026, 11, 26, 8, 30, tzinfo=UTC)
-    session = browser.session
-    session[SIGNED_IN_AT] = signed_in_at.isoformat()
-    session.save()
+    flow.set_signed_in_at(browser, signed_in_at)
     first = token_response(browser, application, "openid offline_access")
     Client().force_login(member)  # a later sign-in elsewhere moves last_login, not this sign-in
 
