@@ -3,6 +3,7 @@
 from django.utils import timezone
 from oauth2_provider.models import refresh_token_expire_timedelta
 
+from apps.oauth import lookups
 from apps.oauth.models import AccessToken, RefreshToken
 from apps.oauth.validators import token_checksum
 
@@ -59,20 +60,11 @@ def _refresh_token_claims(token: RefreshToken, issuer: str) -> dict:
 def introspect(token_value: str, token_type_hint: str | None, issuer: str) -> dict:
     """The RFC 7662 response for a token; unknown, expired and revoked tokens are all just inactive."""
     checksum = token_checksum(token_value)
-    lookups = [
-        lambda: (
-            AccessToken.objects.select_related("application", "user").filter(token_checksum=checksum).first()
-        ),
-        lambda: (
-            RefreshToken.objects.select_related("application", "user", "access_token")
-            .filter(token_checksum=checksum, revoked__isnull=True)
-            .first()
-        ),
-    ]
+    order = [lookups.access_token_by_checksum, lookups.live_refresh_token_by_checksum]
     if token_type_hint == "refresh_token":
-        lookups.reverse()
-    for lookup in lookups:
-        token = lookup()
+        order.reverse()
+    for lookup in order:
+        token = lookup.first(checksum)
         if isinstance(token, AccessToken):
             return _access_token_claims(token, issuer)
         if isinstance(token, RefreshToken):

@@ -1,0 +1,120 @@
+"""ORM queries compiled to SQL once per process, for the few lookups every token request makes.
+
+Building a queryset and compiling it to SQL costs Django about 1 ms of CPU on the benchmark
+machine (docs/performance.md), several times what PostgreSQL spends answering a lookup by a unique
+index. The hot paths ask the same question with a different value each time (the token with this
+digest, the client with this id), so `PrecompiledQuery` compiles the queryset once per database
+alias with placeholder values, and afterwards only substitutes the values, executes the SQL and
+builds the model instances the way the queryset would have (select_related included).
+
+The SQL comes from Django's own compiler, and the rows go through the same converters and
+`Model.from_db`, so the result is what `queryset.first()` would have returned.
+"""
+
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, cast
+
+from django.db import DEFAULT_DB_ALIAS, connections
+from django.db.models import Model, QuerySet
+from django.db.models.query import get_related_populators
+from django.db.transaction import TransactionManagementError
+
+
+@dataclass(frozen=True)
+class _Compiled:
+    sql: str
+    params: tuple[Any, ...]
+    slots: tuple[tuple[int, int], ...]  # (position in params, index of the value to put there)
+    model: type[Model]
+    init_list: list[str]
+    model_slice: slice
+    related_populators: list[Any]
+    converters: dict[int, Any]
+    compiler: Any
+    for_update: bool
+
+
+class PrecompiledQuery[M: Model]:
+    """`build(*placeholders)` compiled once per alias; `first(*values)` runs it with `values`.
+
+    Each placeholder must come out of the field's preparation unchanged and appear among the
+    compiled parameters: a unique string or integer that no other parameter equals. A value is
+    passed as the database will compare it (for a digest column, the digest).
+    """
+
+    def __init__(self, build: Callable[..., QuerySet[M]], *placeholders: object) -> None:
+        self._build = build
+        self._placeholders = placeholders
+        self._compiled: dict[str, _Compiled] = {}
+        self._lock = threading.Lock()
+
+    def queryset(self, *values: object) -> QuerySet[M]:
+        """The queryset this query stands for, with `values`: for tests and for the rare caller
+        that needs a queryset (for example to chain `.update()`)."""
+        return self._build(*values)
+
+    def first(self, *values: object, using: str = DEFAULT_DB_ALIAS) -> M | None:
+        if len(values) != len(self._placeholders):
+            raise TypeError(f"expected {len(self._placeholders)} values, got {len(values)}")
+        connection = connections[using]
+        compiled = self._compiled.get(using) or self._compile(using)
+        if compiled.for_update and connection.get_autocommit():
+            raise TransactionManagementError("select_for_update cannot be used outside of a transaction.")
+        params = list(compiled.params)
+        for position, index in compiled.slots:
+            params[position] = values[index]
+        with connection.cursor() as cursor:
+            cursor.execute(compiled.sql, params)
+            row = cursor.fetchone()
+        if row is None:
+            return None
+        if compiled.converters:
+            row = next(iter(compiled.compiler.apply_converters([row], compiled.converters)))
+        instance = compiled.model.from_db(using, compiled.init_list, row[compiled.model_slice])
+        for populator in compiled.related_populators:
+            populator.populate(row, instance)
+        return cast(M, instance)
+
+    def _compile(self, using: str) -> _Compiled:
+        with self._lock:
+            if using in self._compiled:
+                return self._compiled[using]
+            queryset = self._build(*self._placeholders)
+            compiler = queryset.query.chain().get_compiler(using=using)
+            sql, params = compiler.as_sql()
+            params = tuple(params)
+            slots = tuple(
+                (position, index)
+                for index, placeholder in enumerate(self._placeholders)
+                for position in _positions(params, placeholder)
+            )
+            found = {index for _, index in slots}
+            if found != set(range(len(self._placeholders))):
+                raise ValueError(f"placeholders not found among the compiled parameters: {params!r}")
+            select, klass_info = compiler.select, compiler.klass_info
+            fields = klass_info["select_fields"]
+            fetch_mode = queryset._fetch_mode  # type: ignore[attr-defined]  # what ModelIterable passes
+            compiled = _Compiled(
+                sql=sql,
+                params=params,
+                slots=slots,
+                model=klass_info["model"],
+                init_list=[column[0].target.attname for column in select[fields[0] : fields[-1] + 1]],
+                model_slice=slice(fields[0], fields[-1] + 1),
+                related_populators=get_related_populators(klass_info, select, using, fetch_mode),
+                converters=compiler.get_converters([column[0] for column in select]),
+                compiler=compiler,
+                for_update=queryset.query.select_for_update,
+            )
+            self._compiled[using] = compiled
+            return compiled
+
+
+def _positions(params: Sequence[Any], placeholder: object) -> list[int]:
+    return [
+        position
+        for position, param in enumerate(params)
+        if type(param) is type(placeholder) and param == placeholder
+    ]

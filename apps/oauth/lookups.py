@@ -1,0 +1,26 @@
+"""The rows every token request looks up, as queries compiled once per process (apps/core/precompiled.py).
+
+A token or client is found by a unique column; what differs between requests is only the value.
+"""
+
+from apps.core.precompiled import PrecompiledQuery
+from apps.oauth.models import AccessToken, Application, RefreshToken
+
+access_token_by_checksum = PrecompiledQuery(
+    lambda checksum: AccessToken.objects.select_related("application", "user").filter(
+        token_checksum=checksum
+    ),
+    "<access token checksum>",
+)
+
+live_refresh_token_by_checksum = PrecompiledQuery(
+    lambda checksum: RefreshToken.objects.select_related("application", "user", "access_token").filter(
+        token_checksum=checksum, revoked__isnull=True
+    ),
+    "<refresh token checksum>",
+)
+
+application_by_client_id = PrecompiledQuery(
+    lambda client_id: Application.objects.filter(client_id=client_id),
+    "<client id>",
+)
