@@ -1,6 +1,7 @@
 from rest_framework import serializers
 
 from apps.activities.models import Activity, Participant
+from apps.api.serializers import ModelSerializer
 
 
 def participant_status_field() -> serializers.ChoiceField:
@@ -11,7 +12,7 @@ def participant_status_field() -> serializers.ChoiceField:
     )
 
 
-class ActivitySerializer(serializers.ModelSerializer):
+class ActivitySerializer(ModelSerializer):
     """A published activity, with how many places are left. Never who takes part, never notes."""
 
     places_left = serializers.SerializerMethodField(help_text="Free places; null when unlimited.")
@@ -53,7 +54,7 @@ class ActivitySerializer(serializers.ModelSerializer):
         return activity.registration_open
 
 
-class ActivityParticipantSerializer(serializers.ModelSerializer):
+class ActivityParticipantSerializer(ModelSerializer):
     """An enrolled participant as others see them: a name, nothing more."""
 
     first_name = serializers.CharField(source="member.first_name", read_only=True)
@@ -65,14 +66,14 @@ class ActivityParticipantSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class EnrolmentActivitySerializer(serializers.ModelSerializer):
+class EnrolmentActivitySerializer(ModelSerializer):
     class Meta:
         model = Activity
         fields: tuple[str, ...] = ("id", "name", "starts_at")
         read_only_fields = fields
 
 
-class EnrolmentSerializer(serializers.ModelSerializer):
+class EnrolmentSerializer(ModelSerializer):
     """One of the member's own enrolments or waiting-list places."""
 
     activity = EnrolmentActivitySerializer(read_only=True)

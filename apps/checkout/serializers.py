@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from django.core.validators import RegexValidator
 from rest_framework import serializers
 
+from apps.api.serializers import ModelSerializer
 from apps.checkout import selectors
 from apps.checkout.models import MAX_AMOUNT_CENTS, Card, Transaction
 from apps.members.models import Member
@@ -135,7 +136,7 @@ class CheckoutItemSerializer(serializers.Serializer):
     unit_price_cents = serializers.IntegerField()
 
 
-class CheckoutTransactionSerializer(serializers.ModelSerializer):
+class CheckoutTransactionSerializer(ModelSerializer):
     kind = serializers.ChoiceField(choices=Transaction.Kind.choices, read_only=True)
     items = CheckoutItemSerializer(many=True, read_only=True)
     application = serializers.CharField(

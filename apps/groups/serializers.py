@@ -1,9 +1,10 @@
 from rest_framework import serializers
 
+from apps.api.serializers import ModelSerializer
 from apps.groups.models import Group, GroupMembership
 
 
-class GroupSerializer(serializers.ModelSerializer):
+class GroupSerializer(ModelSerializer):
     kind = serializers.ChoiceField(choices=Group.Kind.choices, read_only=True)
     member_count = serializers.IntegerField(read_only=True, help_text="How many current members it has.")
 
@@ -13,7 +14,7 @@ class GroupSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class GroupMemberSerializer(serializers.ModelSerializer):
+class GroupMemberSerializer(ModelSerializer):
     """A current member of a group: their name and role, never their email or private fields."""
 
     id = serializers.UUIDField(source="member.public_id", read_only=True, help_text="The member's id.")
@@ -37,7 +38,7 @@ class GroupDetailSerializer(GroupSerializer):
         read_only_fields = fields
 
 
-class OwnGroupSerializer(serializers.ModelSerializer):
+class OwnGroupSerializer(ModelSerializer):
     """One of the member's memberships: the group, their role in it, and for how long."""
 
     id = serializers.IntegerField(source="group.id", read_only=True, help_text="The group's id.")

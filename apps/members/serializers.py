@@ -1,10 +1,11 @@
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from apps.api.serializers import ModelSerializer
 from apps.members.models import Member
 
 
-class MemberDirectorySerializer(serializers.ModelSerializer):
+class MemberDirectorySerializer(ModelSerializer):
     """What apps and other members see: never the private fields."""
 
     id = serializers.UUIDField(source="public_id", read_only=True)
