@@ -118,6 +118,8 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # Shared by every instance in production (CACHE_URL=redis://...): rate limits and throttling live here.
 CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://")}
+if CACHES["default"]["BACKEND"] == "django.core.cache.backends.redis.RedisCache":
+    CACHES["default"]["BACKEND"] = "apps.core.cache.RedisCache"  # one client per pool, not per call
 # Failed client authentications at /oauth/token, /oauth/introspect and /oauth/revoke before 429
 # (apps/oauth/throttling.py), counted per window in the cache.
 LATCH_CLIENT_AUTH_FAILURES_PER_IP = env.int("LATCH_CLIENT_AUTH_FAILURES_PER_IP", default=20)
@@ -272,7 +274,7 @@ ALLOW_HTTP_REDIRECT_URIS = env.bool("LATCH_ALLOW_HTTP_REDIRECT_URIS", default=DE
 
 OAUTH2_PROVIDER = {
     "OAUTH2_VALIDATOR_CLASS": "apps.oauth.validators.LatchOAuth2Validator",
-    "OIDC_SERVER_CLASS": "apps.oauth.server.LatchServer",
+    "OIDC_SERVER_CLASS": "apps.oauth.server.shared_server",
     "SCOPES_BACKEND_CLASS": "apps.oauth.scopes.RegistryScopes",
     # DOT checks SCOPES is non-empty; the registry (apps/oauth/scopes.py) is the real source.
     "SCOPES": {"openid": "OpenID Connect"},
