@@ -24,3 +24,13 @@ application_by_client_id = PrecompiledQuery(
     lambda client_id: Application.objects.filter(client_id=client_id),
     "<client id>",
 )
+
+# Only a live token is locked here; a revoked one is left to DOT's checks (reuse detection).
+live_refresh_token_for_update = PrecompiledQuery(
+    lambda checksum: (
+        RefreshToken.objects.select_for_update(of=("self",))
+        .select_related("user", "application", "access_token")
+        .filter(token_checksum=checksum, revoked__isnull=True)
+    ),
+    "<refresh token checksum>",
+)

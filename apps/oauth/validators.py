@@ -7,8 +7,10 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime
 
+from django.db import router, transaction
 from django.http import HttpRequest
 from django.utils import timezone
+from oauth2_provider.models import refresh_token_expire_timedelta
 from oauth2_provider.oauth2_validators import OAuth2Validator
 from oauth2_provider.settings import oauth2_settings
 from oauthlib.oauth2.rfc6749 import errors, utils
@@ -252,8 +254,39 @@ class LatchOAuth2Validator(OAuth2Validator):
     # --- Refresh tokens: rotation, reuse detection, lifetime -----------------------------------
 
     def validate_refresh_token(self, refresh_token, client, request, *args, **kwargs) -> bool:
-        # Lock the token's rows first, so that of two concurrent refreshes with one token the second
-        # waits, then finds it rotated and is refused (and the family revoked) as a replay.
+        """A live refresh token is locked and read with its user, client and access token at once;
+        anything else (unknown, revoked, replayed, orphaned, expired) goes through DOT's checks.
+
+        The lock makes the second of two concurrent refreshes with one token wait, then find the
+        token rotated and be refused (and its family revoked) as the replay it is.
+        """
+        live = lookups.live_refresh_token_for_update.first(token_checksum(refresh_token))
+        if live is not None and self._still_usable(live):
+            # What DOT's validate_refresh_token concludes for a live, unexpired token.
+            request.user = live.user
+            request.refresh_token = refresh_token
+            request.refresh_token_instance = live
+            valid = live.application_id == getattr(client, "pk", None)
+        else:
+            valid = self._validate_refresh_token_by_dot(refresh_token, client, request, *args, **kwargs)
+        if valid and not request.user.is_active:
+            return False
+        if valid:
+            request.token_family = request.refresh_token_instance.token_family
+            request.latch_sign_in = SignIn.of(request.refresh_token_instance)
+        return valid
+
+    @staticmethod
+    def _still_usable(live: RefreshToken) -> bool:
+        """DOT's test for a live token: it has its access token, and its lifetime (counted from
+        that access token's expiry) has not run out."""
+        if live.access_token is None:
+            return False
+        lifetime = refresh_token_expire_timedelta()
+        return not (lifetime and live.access_token.expires + lifetime <= timezone.now())
+
+    def _validate_refresh_token_by_dot(self, refresh_token, client, request, *args, **kwargs) -> bool:
+        # Lock every row with this digest first: a replay must wait for a rotation in progress.
         locked = list(
             RefreshToken.objects.select_for_update()
             .filter(token_checksum=token_checksum(refresh_token))
@@ -267,22 +300,25 @@ class LatchOAuth2Validator(OAuth2Validator):
                 family=str(locked[0][1]),
                 action="revoked the token family",
             )
-        valid = super().validate_refresh_token(refresh_token, client, request, *args, **kwargs)
-        if valid and not request.user.is_active:
-            return False
-        if valid:
-            request.token_family = request.refresh_token_instance.token_family
-            request.latch_sign_in = SignIn.of(request.refresh_token_instance)
-        return valid
+        return super().validate_refresh_token(refresh_token, client, request, *args, **kwargs)
 
     # --- Issuing tokens -------------------------------------------------------------------------
 
     def save_bearer_token(self, token, request, *args, **kwargs) -> None:
+        """DOT's, inside TokenView's transaction rather than a savepoint of its own (two statements
+        per token request saved; an error still rolls the whole request back)."""
+        with transaction.atomic(using=router.db_for_write(AccessToken), savepoint=False):
+            self._save_bearer_token(token, request, *args, **kwargs)
+
+    def _save_bearer_token(self, token, request, *args, **kwargs) -> None:
         scopes = utils.scope_to_list(token.get("scope", ""))
         # Refresh tokens outlive the session, so they need the member's explicit consent.
         if "offline_access" not in scopes:
             token.pop("refresh_token", None)
-        super().save_bearer_token(token, request, *args, **kwargs)
+        spent = getattr(request, "refresh_token_instance", None)
+        if request.grant_type == "refresh_token" and isinstance(spent, RefreshToken):
+            self._rotate_out(spent, request)
+        super()._save_bearer_token(token, request, *args, **kwargs)
         token["created_at"] = int(time.time())
         if request.user is not None:
             key, summary = token_owner_summary(request.user, scopes)
@@ -297,6 +333,27 @@ class LatchOAuth2Validator(OAuth2Validator):
             with_refresh="refresh_token" in token,
         )
 
+    def _rotate_out(self, spent: RefreshToken, request) -> None:
+        """Revoke the refresh token being spent and delete its access token (RFC 9700 §4.14.2).
+
+        What DOT's rotation does through `RefreshToken.revoke()`, which re-locks and re-reads the
+        row validate_refresh_token has locked and read, deletes the access token through Django's
+        collector and rewrites every column: eight statements where these are two. DOT then
+        issues the new pair as for a first grant (no spent token left on the request); the new
+        access token still records the refresh token it came from (_create_access_token).
+        """
+        # The spent token's RFC 8707 resources carry over; DOT reads them from the request.
+        self._check_and_set_request_resource(request)
+        now = timezone.now()
+        RefreshToken.objects.filter(pk=spent.pk).update(revoked=now, updated=now, access_token=None)
+        if spent.access_token_id is not None:
+            # Its only reference, the refresh token's, was cleared just above: no collector needed.
+            AccessToken.objects.filter(pk=spent.access_token_id)._raw_delete(  # type: ignore[attr-defined]
+                router.db_for_write(AccessToken)
+            )
+        request.refresh_token_instance = None
+        request.latch_spent_refresh_token = spent
+
     def _create_access_token(self, expires, request, token, source_refresh_token=None) -> AccessToken:
         """DOT's constructor, plus the token family (DOT records it on refresh tokens only)."""
         access_token = AccessToken(
@@ -305,7 +362,7 @@ class LatchOAuth2Validator(OAuth2Validator):
             expires=expires,
             id_token=getattr(request, "latch_id_token", None) if token.get("id_token") else None,
             application=request.client,
-            source_refresh_token=source_refresh_token,
+            source_refresh_token=source_refresh_token or getattr(request, "latch_spent_refresh_token", None),
             resource=getattr(request, "resource", []),
             token_family=getattr(request, "token_family", None),
             token_prefix=token["access_token"][:TOKEN_PREFIX_LENGTH],

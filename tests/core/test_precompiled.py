@@ -101,7 +101,8 @@ def test_a_locking_query_needs_a_transaction_every_time_not_only_when_compiled()
     raw = issue_token("member-read")
     with transaction.atomic(), CaptureQueriesContext(connection) as queries:
         assert locked.first(token_checksum(raw)) is not None
-    assert "FOR UPDATE" in queries.captured_queries[-1]["sql"]
+    if connection.features.has_select_for_update:
+        assert "FOR UPDATE" in queries.captured_queries[-1]["sql"]
 
     with pytest.raises(TransactionManagementError):
         locked.first(token_checksum(raw))

@@ -146,3 +146,58 @@ def test_confidential_client_must_authenticate_to_refresh(member, application):
     assert response.status_code == 401
     assert response.json()["error"] == "invalid_client"
     assert flow.refresh(Client(), application, first["refresh_token"]).status_code == 200
+
+
+def test_rotation_revokes_the_spent_token_and_links_the_new_access_token_to_it(member, application):
+    first = flow.obtain_tokens(member, application)
+    spent = RefreshToken.objects.get(token_checksum=token_checksum(first["refresh_token"]))
+
+    second = flow.refresh(Client(), application, first["refresh_token"]).json()
+
+    spent.refresh_from_db()
+    assert spent.revoked is not None
+    assert spent.access_token_id is None
+    issued = AccessToken.objects.get(token_checksum=token_checksum(second["access_token"]))
+    assert issued.source_refresh_token_id == spent.pk
+    assert issued.token_family == spent.token_family
+    successor = RefreshToken.objects.get(token_checksum=token_checksum(second["refresh_token"]))
+    assert (successor.access_token_id, successor.token_family) == (issued.pk, spent.token_family)
+    assert (successor.amr, successor.acr) == (spent.amr, spent.acr)
+
+
+def test_the_spent_tokens_resource_carries_over(member, application):
+    first = flow.obtain_tokens(member, application)
+    AccessToken.objects.update(resource=["https://api.example.org"])
+    RefreshToken.objects.update(resource=["https://api.example.org"])
+
+    second = flow.refresh(Client(), application, first["refresh_token"]).json()
+
+    assert AccessToken.objects.get(token_checksum=token_checksum(second["access_token"])).resource == [
+        "https://api.example.org"
+    ]
+    assert RefreshToken.objects.get(token_checksum=token_checksum(second["refresh_token"])).resource == [
+        "https://api.example.org"
+    ]
+
+
+def test_a_refresh_token_whose_access_token_was_deleted_is_refused(member, application):
+    first = flow.obtain_tokens(member, application)
+    AccessToken.objects.all().delete()  # out of band: the refresh token is left an orphan
+
+    response = flow.refresh(Client(), application, first["refresh_token"])
+
+    assert response.status_code == 400
+    assert response.json()["error"] == "invalid_grant"
+
+
+def test_withdrawn_offline_access_spends_the_refresh_token_without_a_successor(member, application):
+    first = flow.obtain_tokens(member, application, scope="member-read offline_access")
+    application.allowed_scopes = ["member-read"]
+    application.save()
+
+    response = flow.refresh(Client(), application, first["refresh_token"])
+
+    assert response.status_code == 200, response.content
+    assert "refresh_token" not in response.json()
+    assert not RefreshToken.objects.filter(revoked__isnull=True).exists()
+    assert flow.refresh(Client(), application, first["refresh_token"]).status_code == 400
