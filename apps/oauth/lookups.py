@@ -3,8 +3,9 @@
 A token or client is found by a unique column; what differs between requests is only the value.
 """
 
+from apps.core.fields import Digest
 from apps.core.precompiled import PrecompiledQuery
-from apps.oauth.models import AccessToken, Application, RefreshToken
+from apps.oauth.models import AccessToken, Application, Grant, RefreshToken
 
 access_token_by_checksum = PrecompiledQuery(
     lambda checksum: AccessToken.objects.select_related("application", "user").filter(
@@ -33,4 +34,12 @@ live_refresh_token_for_update = PrecompiledQuery(
         .filter(token_checksum=checksum, revoked__isnull=True)
     ),
     "<refresh token checksum>",
+)
+
+# Codes are stored as digests (DigestField): the value passed is the Digest of the code.
+grant_for_update = PrecompiledQuery(
+    lambda code_digest: (
+        Grant.objects.select_for_update(of=("self",)).select_related("user").filter(code=code_digest)
+    ),
+    Digest("<code digest>"),
 )

@@ -17,7 +17,7 @@ from oauthlib.oauth2.rfc6749 import errors, utils
 
 from apps.audit import services as audit
 from apps.audit.models import AuditEvent
-from apps.core.fields import sha256_hex
+from apps.core.fields import Digest, sha256_hex
 from apps.oauth import keys, lookups
 from apps.oauth.models import AccessToken, Acr, Application, Grant, RefreshToken, SignInRecord
 
@@ -175,9 +175,7 @@ class LatchOAuth2Validator(OAuth2Validator):
         """
         cached = getattr(request, "latch_grant", None)
         if cached is None or cached[0] != code:
-            grant = (
-                Grant.objects.select_for_update(of=("self",)).select_related("user").filter(code=code).first()
-            )
+            grant = lookups.grant_for_update.first(Digest(sha256_hex(code)))
             request.latch_grant = cached = (code, grant)
         grant = cached[1]
         if grant is None or (client is not None and grant.application_id != client.pk):
