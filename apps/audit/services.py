@@ -21,8 +21,12 @@ from django.http import HttpRequest
 
 from apps.accounts.ip import client_ip_address
 from apps.audit.models import AuditEvent
+from apps.core.precompiled import PrecompiledInsert
 
 logger = logging.getLogger("latch.audit")
+
+# Every token request writes one event: its INSERT is compiled once (apps/core/precompiled.py).
+_new_event = PrecompiledInsert(AuditEvent)
 
 # A detail whose key contains any of these is dropped, however deeply nested: the audit log is read
 # by administrators and shipped to log collectors, so it must never hold a secret. Err on the side of
@@ -122,7 +126,7 @@ def record(
     )
     saved: AuditEvent | None = row
     try:
-        row.save()
+        _new_event.save(row)
     except DatabaseError:
         logger.exception(
             "audit.write_failed event=%s",

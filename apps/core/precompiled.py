@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from django.db import DEFAULT_DB_ALIAS, connections
-from django.db.models import Model, QuerySet
+from django.db.models import Model, QuerySet, signals
 from django.db.models.query import get_related_populators
 from django.db.transaction import TransactionManagementError
 
@@ -118,3 +118,90 @@ def _positions(params: Sequence[Any], placeholder: object) -> list[int]:
         for position, param in enumerate(params)
         if type(param) is type(placeholder) and param == placeholder
     ]
+
+
+@dataclass(frozen=True)
+class _CompiledInsert:
+    sql: str
+    fields: list[Any]
+    returning_params: Any
+
+
+class PrecompiledInsert:
+    """`instance.save()` of a new row, with its INSERT compiled once per database alias.
+
+    For the rows every token request writes (tokens, id_tokens, audit events). Each call computes
+    the values as `Model.save()` does (`pre_save`, so `auto_now` works, then `get_db_prep_save`),
+    runs the compiled INSERT and sets the new primary key from its RETURNING clause.
+
+    It does what `save()` of a new row does only where nothing else can be involved: the model has
+    no parent model, no `pre_save`/`post_save` receiver and no value computed by the database
+    beyond its auto-increment key. Otherwise, or when a value is an expression, it calls `save()`.
+    """
+
+    def __init__(self, model: type[Model]) -> None:
+        self._model = model
+        self._compiled: dict[str, _CompiledInsert | None] = {}
+        self._lock = threading.Lock()
+
+    def save(self, instance: Model, using: str = DEFAULT_DB_ALIAS) -> None:
+        if type(instance) is not self._model or not instance._state.adding:
+            raise TypeError(f"a new {self._model.__name__} is needed")
+        compiled = self._compiled[using] if using in self._compiled else self._compile(using)
+        if compiled is None or self._observed():
+            instance.save(using=using, force_insert=True)
+            return
+        connection = connections[using]
+        # What save() checks first: a related object assigned unsaved is an error, not a NULL.
+        instance._prepare_related_fields_for_save(operation_name="save")  # type: ignore[attr-defined]
+        values = [field.pre_save(instance, True) for field in compiled.fields]
+        if any(hasattr(value, "resolve_expression") for value in values):
+            instance.save(using=using, force_insert=True)
+            return
+        params = [
+            field.get_db_prep_save(value, connection)
+            for field, value in zip(compiled.fields, values, strict=True)
+        ]
+        params.extend(compiled.returning_params)
+        with connection.cursor() as cursor:
+            cursor.execute(compiled.sql, params)
+            (row,) = connection.ops.fetch_returned_rows(cursor, compiled.returning_params)
+        instance.pk = row[0]
+        instance._state.adding = False
+        instance._state.db = using
+
+    def _observed(self) -> bool:
+        return signals.pre_save.has_listeners(self._model) or signals.post_save.has_listeners(self._model)
+
+    def _compile(self, using: str) -> _CompiledInsert | None:
+        with self._lock:
+            if using in self._compiled:
+                return self._compiled[using]
+            meta = self._model._meta
+            connection = connections[using]
+            compiled = None
+            key = meta.auto_field
+            plain = (
+                not meta.parents
+                and key is not None
+                and list(meta.db_returning_fields) == [key]
+                and connection.features.can_return_columns_from_insert
+                and not any(
+                    hasattr(field, "get_placeholder_sql") or hasattr(field, "get_placeholder")
+                    for field in meta.local_concrete_fields
+                )
+            )
+            if plain and key is not None:
+                fields = [field for field in meta.local_concrete_fields if not field.generated]
+                fields = [field for field in fields if field is not key]
+                quote = connection.ops.quote_name
+                returning, returning_params = connection.ops.returning_columns([key])
+                sql = "INSERT INTO {} ({}) VALUES ({}) {}".format(  # noqa: S608 (names from model metadata)
+                    quote(meta.db_table),
+                    ", ".join(quote(str(field.column)) for field in fields),
+                    ", ".join(["%s"] * len(fields)),
+                    returning,
+                )
+                compiled = _CompiledInsert(sql=sql, fields=fields, returning_params=returning_params)
+            self._compiled[using] = compiled
+            return compiled

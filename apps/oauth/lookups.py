@@ -1,11 +1,12 @@
-"""The rows every token request looks up, as queries compiled once per process (apps/core/precompiled.py).
+"""The rows every token request looks up or writes, as SQL compiled once per process.
 
-A token or client is found by a unique column; what differs between requests is only the value.
+A token or client is found by a unique column; what differs between requests is only the value
+(apps/core/precompiled.py says why this is worth it).
 """
 
 from apps.core.fields import Digest
-from apps.core.precompiled import PrecompiledQuery
-from apps.oauth.models import AccessToken, Application, Grant, RefreshToken
+from apps.core.precompiled import PrecompiledInsert, PrecompiledQuery
+from apps.oauth.models import AccessToken, Application, Grant, IDToken, RefreshToken
 
 access_token_by_checksum = PrecompiledQuery(
     lambda checksum: AccessToken.objects.select_related("application", "user").filter(
@@ -43,3 +44,7 @@ grant_for_update = PrecompiledQuery(
     ),
     Digest("<code digest>"),
 )
+
+new_access_token = PrecompiledInsert(AccessToken)
+new_refresh_token = PrecompiledInsert(RefreshToken)
+new_id_token = PrecompiledInsert(IDToken)

@@ -19,7 +19,7 @@ from apps.audit import services as audit
 from apps.audit.models import AuditEvent
 from apps.core.fields import Digest, sha256_hex
 from apps.oauth import keys, lookups
-from apps.oauth.models import AccessToken, Acr, Application, Grant, RefreshToken, SignInRecord
+from apps.oauth.models import AccessToken, Acr, Application, Grant, IDToken, RefreshToken, SignInRecord
 
 # Shown in the admin to recognise a token; ~36 of a token's ~178 bits, so it reveals nothing usable.
 TOKEN_PREFIX_LENGTH = 6
@@ -366,15 +366,24 @@ class LatchOAuth2Validator(OAuth2Validator):
             token_prefix=token["access_token"][:TOKEN_PREFIX_LENGTH],
         )
         self._set_token_value(access_token, token["access_token"])
-        access_token.save()
+        lookups.new_access_token.save(access_token)
         issued_access_token.set(access_token)
         return access_token
 
     def _save_id_token(self, jti, request, expires, *args, **kwargs):
-        """DOT's, keeping the row for the access token: DOT would reload it by verifying the
-        id_token it has just signed, and finding its application by audience and the row by jti."""
-        request.latch_id_token = super()._save_id_token(jti, request, expires, *args, **kwargs)
-        return request.latch_id_token
+        """The row DOT stores for an id_token, written with a compiled INSERT and kept for the
+        access token: DOT would reload it by verifying the id_token it has just signed, and
+        finding its application by audience and the row by jti."""
+        id_token = IDToken(
+            user=request.user,
+            scope=request.scope or " ".join(request.scopes),
+            expires=expires,
+            jti=jti,
+            application=request.client,
+        )
+        lookups.new_id_token.save(id_token)
+        request.latch_id_token = id_token
+        return id_token
 
     def _create_refresh_token(self, request, refresh_token_code, access_token, previous_refresh_token):
         """DOT's constructor, with the family taken from the authorization code when there is one."""
@@ -393,7 +402,7 @@ class LatchOAuth2Validator(OAuth2Validator):
         # A rotation keeps the original sign-in; validate_code / validate_refresh_token set it.
         SignIn.on(request).store_on(refresh_token)
         self._set_token_value(refresh_token, refresh_token_code)
-        refresh_token.save()
+        lookups.new_refresh_token.save(refresh_token)
         return refresh_token
 
     # --- Using tokens ---------------------------------------------------------------------------

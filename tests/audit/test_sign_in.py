@@ -7,6 +7,7 @@ from django.contrib.auth import authenticate
 from django.db import OperationalError
 from django.test import Client, RequestFactory
 
+from apps.audit import services as audit_services
 from apps.audit.models import AuditEvent
 from tests.accounts.factories import PASSWORD, UserFactory
 
@@ -107,10 +108,10 @@ def test_signing_out_without_being_signed_in_records_nothing():
 
 
 def test_a_failing_audit_insert_does_not_break_signing_in(monkeypatch, caplog):
-    def broken_save(self, *args, **kwargs):
+    def broken_insert(*args, **kwargs):
         raise OperationalError("database is locked")
 
-    monkeypatch.setattr(AuditEvent, "save", broken_save)
+    monkeypatch.setattr(audit_services._new_event, "save", broken_insert)
     caplog.set_level(logging.INFO, logger="latch.audit")
     user = UserFactory(email="ada@example.org")
     browser = Client(REMOTE_ADDR="203.0.113.16")

@@ -2,12 +2,16 @@
 
 import pytest
 from django.db import connection, transaction
+from django.db.models import signals
+from django.db.models.functions import Now
 from django.db.transaction import TransactionManagementError
 from django.test.utils import CaptureQueriesContext
+from oauth2_provider.models import set_token_value
 
+from apps.audit.models import AuditEvent
 from apps.core.fields import Digest, sha256_hex
-from apps.core.precompiled import PrecompiledQuery
-from apps.oauth.models import AccessToken, Grant
+from apps.core.precompiled import PrecompiledInsert, PrecompiledQuery
+from apps.oauth.models import AccessToken, Application, Grant
 from apps.oauth.validators import token_checksum
 from tests.api.tokens import issue_token
 from tests.members.factories import member_with_login
@@ -106,3 +110,96 @@ def test_a_locking_query_needs_a_transaction_every_time_not_only_when_compiled()
 
     with pytest.raises(TransactionManagementError):
         locked.first(token_checksum(raw))
+
+
+# --- PrecompiledInsert ---------------------------------------------------------------------------
+
+new_event = PrecompiledInsert(AuditEvent)
+
+
+def _event(**overrides) -> AuditEvent:
+    values = {
+        "event": AuditEvent.Event.TOKEN_ISSUED,
+        "actor_type": AuditEvent.ActorType.CLIENT,
+        "actor_label": "kiosk",
+        "client_id": "kiosk",
+        "ip": "192.0.2.1",
+        "details": {"scope": "member-read", "nested": [1, {"a": None}]},
+    }
+    return AuditEvent(**(values | overrides))
+
+
+def test_an_insert_stores_what_save_stores_in_one_statement(django_assert_num_queries):
+    by_save, by_insert = _event(), _event()
+    by_save.save()
+
+    with django_assert_num_queries(1):
+        new_event.save(by_insert)
+
+    assert by_insert.pk is not None
+    assert by_insert.pk != by_save.pk
+    assert by_insert._state.adding is False
+    assert by_insert._state.db == "default"
+    stored = AuditEvent.objects.get(pk=by_insert.pk)
+    reference = AuditEvent.objects.get(pk=by_save.pk)
+    for field in AuditEvent._meta.concrete_fields:
+        if field.name not in ("id", "time"):
+            assert getattr(stored, field.attname) == getattr(reference, field.attname), field.name
+    assert stored.time is not None  # the field's default ran
+
+
+def test_an_insert_sets_foreign_keys_and_auto_now_fields():
+    user = member_with_login().user
+    application = ApplicationFactory()
+    token = AccessToken(user=user, application=application, scope="openid", expires="2099-01-01T00:00:00Z")
+    set_token_value(token, "a token value")
+
+    PrecompiledInsert(AccessToken).save(token)
+
+    stored = AccessToken.objects.get(pk=token.pk)
+    assert (stored.user_id, stored.application_id) == (user.pk, application.pk)
+    assert stored.token_checksum == token_checksum("a token value")
+    assert stored.created is not None
+    assert stored.updated is not None
+
+
+def test_a_saved_row_is_refused():
+    event = _event()
+    event.save()
+
+    with pytest.raises(TypeError):
+        new_event.save(event)
+
+
+def test_an_unsaved_related_object_is_refused_as_save_refuses_it():
+    token = AccessToken(
+        user=member_with_login().user, application=Application(name="unsaved"), scope="openid"
+    )
+
+    with pytest.raises(ValueError, match="unsaved"):
+        PrecompiledInsert(AccessToken).save(token)
+
+
+def test_a_save_receiver_gets_its_signal(django_assert_num_queries):
+    seen: list[AuditEvent] = []
+
+    def receiver(sender, instance, **kwargs):
+        seen.append(instance)
+
+    signals.post_save.connect(receiver, sender=AuditEvent)
+    try:
+        event = _event()
+        new_event.save(event)
+    finally:
+        signals.post_save.disconnect(receiver, sender=AuditEvent)
+
+    assert seen == [event]
+    assert event.pk is not None
+
+
+def test_an_expression_value_is_left_to_save():
+    event = _event(time=Now())
+
+    new_event.save(event)
+
+    assert AuditEvent.objects.get(pk=event.pk).time is not None
