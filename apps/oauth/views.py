@@ -370,7 +370,9 @@ class TokenView(ClientAuthThrottleMixin, dot_views.TokenView):
             issued_access_token.reset(context)
         if status == 200 and token is not None:
             app_authorized.send(sender=self, request=request, token=token)
-        response = HttpResponse(content=body, status=status)
+        # An error raised while the tokens are saved (RFC 8707's invalid_target) reaches DOT as an
+        # exception, and DOT answers it without oauthlib's headers: its body is JSON all the same.
+        response = HttpResponse(content=body, status=status, content_type="application/json")
         for name, value in headers.items():
             response[name] = value
         return response
