@@ -5,9 +5,9 @@ itself runs inside a transaction); `make bench` reports the same paths per reque
 What each statement is, per path:
 - client_credentials (5): the application; the access token; the audit row; the savepoint pair of
   TokenView's transaction (DOT's own savepoint is folded into it).
-- code (12): the grant, locked, with its user (one read answers all six of oauthlib's questions
-  about the code); the application; DOT's RFC 8707 look at the grant's resources; the id_token row
-  inside DOT's savepoint; the access and refresh tokens; the audit row; marking the code redeemed;
+- code (11): the grant, locked, with its user (one read answers all six of oauthlib's questions
+  about the code, and RFC 8707's about its resources); the application; the id_token row inside
+  DOT's savepoint; the access and refresh tokens; the audit row; marking the code redeemed;
   TokenView's savepoint pair.
 - refresh (12): the application; the refresh token, locked, with its user, client and access
   token; the id_token row inside DOT's savepoint; the rotation (the spent token revoked, its access
@@ -51,12 +51,12 @@ def test_client_credentials_takes_five_statements(django_assert_max_num_queries)
     assert response.status_code == 200
 
 
-def test_redeeming_a_code_takes_twelve_statements(application, django_assert_max_num_queries):
+def test_redeeming_a_code_takes_eleven_statements(application, django_assert_max_num_queries):
     browser = Client()
     browser.force_login(member_with_login().user)
     code, verifier = flow.obtain_code(browser, application, SCOPE)
 
-    with django_assert_max_num_queries(12):
+    with django_assert_max_num_queries(11):
         response = flow.redeem(Client(), application, code, verifier)
 
     assert response.status_code == 200
