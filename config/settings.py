@@ -286,6 +286,8 @@ OAUTH2_PROVIDER = {
     # Client secrets are 256+ bits of randomness: a fast salted digest is enough, and a PBKDF2
     # check (~390 ms of CPU) on every token request is not (see apps/oauth/hashers.py).
     "CLIENT_SECRET_HASHER": "latch_sha256",
+    "ACCESS_TOKEN_GENERATOR": "apps.oauth.tokens.random_token",
+    "REFRESH_TOKEN_GENERATOR": "apps.oauth.tokens.random_token",
     "AUTHORIZATION_CODE_EXPIRE_SECONDS": env.int("LATCH_CODE_SECONDS", default=60),
     "ACCESS_TOKEN_EXPIRE_SECONDS": env.int("LATCH_ACCESS_TOKEN_SECONDS", default=3600),
     "ID_TOKEN_EXPIRE_SECONDS": env.int("LATCH_ID_TOKEN_SECONDS", default=3600),
