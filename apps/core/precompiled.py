@@ -36,7 +36,27 @@ class _Compiled:
     for_update: bool
 
 
-class PrecompiledQuery[M: Model]:
+class _PerAlias[C]:
+    """What a subclass compiles for a database alias, compiled on first use by one thread."""
+
+    def __init__(self) -> None:
+        self._compiled: dict[str, C] = {}
+        self._lock = threading.Lock()
+
+    def _compiled_for(self, using: str) -> C:
+        try:
+            return self._compiled[using]
+        except KeyError:
+            with self._lock:
+                if using not in self._compiled:
+                    self._compiled[using] = self._compile(using)
+                return self._compiled[using]
+
+    def _compile(self, using: str) -> C:
+        raise NotImplementedError
+
+
+class PrecompiledQuery[M: Model](_PerAlias[_Compiled]):
     """`build(*placeholders)` compiled once per alias; `first(*values)` runs it with `values`.
 
     Each placeholder must come out of the field's preparation unchanged and appear among the
@@ -45,10 +65,9 @@ class PrecompiledQuery[M: Model]:
     """
 
     def __init__(self, build: Callable[..., QuerySet[M]], *placeholders: object) -> None:
+        super().__init__()
         self._build = build
         self._placeholders = placeholders
-        self._compiled: dict[str, _Compiled] = {}
-        self._lock = threading.Lock()
 
     def queryset(self, *values: object) -> QuerySet[M]:
         """The queryset this query stands for, with `values`: for tests and for the rare caller
@@ -59,7 +78,7 @@ class PrecompiledQuery[M: Model]:
         if len(values) != len(self._placeholders):
             raise TypeError(f"expected {len(self._placeholders)} values, got {len(values)}")
         connection = connections[using]
-        compiled = self._compiled.get(using) or self._compile(using)
+        compiled = self._compiled_for(using)
         if compiled.for_update and connection.get_autocommit():
             raise TransactionManagementError("select_for_update cannot be used outside of a transaction.")
         params = list(compiled.params)
@@ -78,38 +97,33 @@ class PrecompiledQuery[M: Model]:
         return cast(M, instance)
 
     def _compile(self, using: str) -> _Compiled:
-        with self._lock:
-            if using in self._compiled:
-                return self._compiled[using]
-            queryset = self._build(*self._placeholders)
-            compiler = queryset.query.chain().get_compiler(using=using)
-            sql, params = compiler.as_sql()
-            params = tuple(params)
-            slots = tuple(
-                (position, index)
-                for index, placeholder in enumerate(self._placeholders)
-                for position in _positions(params, placeholder)
-            )
-            found = {index for _, index in slots}
-            if found != set(range(len(self._placeholders))):
-                raise ValueError(f"placeholders not found among the compiled parameters: {params!r}")
-            select, klass_info = compiler.select, compiler.klass_info
-            fields = klass_info["select_fields"]
-            fetch_mode = queryset._fetch_mode  # type: ignore[attr-defined]  # what ModelIterable passes
-            compiled = _Compiled(
-                sql=sql,
-                params=params,
-                slots=slots,
-                model=klass_info["model"],
-                init_list=[column[0].target.attname for column in select[fields[0] : fields[-1] + 1]],
-                model_slice=slice(fields[0], fields[-1] + 1),
-                related_populators=get_related_populators(klass_info, select, using, fetch_mode),
-                converters=compiler.get_converters([column[0] for column in select]),
-                compiler=compiler,
-                for_update=queryset.query.select_for_update,
-            )
-            self._compiled[using] = compiled
-            return compiled
+        queryset = self._build(*self._placeholders)
+        compiler = queryset.query.chain().get_compiler(using=using)
+        sql, params = compiler.as_sql()
+        params = tuple(params)
+        slots = tuple(
+            (position, index)
+            for index, placeholder in enumerate(self._placeholders)
+            for position in _positions(params, placeholder)
+        )
+        found = {index for _, index in slots}
+        if found != set(range(len(self._placeholders))):
+            raise ValueError(f"placeholders not found among the compiled parameters: {params!r}")
+        select, klass_info = compiler.select, compiler.klass_info
+        fields = klass_info["select_fields"]
+        fetch_mode = queryset._fetch_mode  # type: ignore[attr-defined]  # what ModelIterable passes
+        return _Compiled(
+            sql=sql,
+            params=params,
+            slots=slots,
+            model=klass_info["model"],
+            init_list=[column[0].target.attname for column in select[fields[0] : fields[-1] + 1]],
+            model_slice=slice(fields[0], fields[-1] + 1),
+            related_populators=get_related_populators(klass_info, select, using, fetch_mode),
+            converters=compiler.get_converters([column[0] for column in select]),
+            compiler=compiler,
+            for_update=queryset.query.select_for_update,
+        )
 
 
 def _positions(params: Sequence[Any], placeholder: object) -> list[int]:
@@ -127,7 +141,7 @@ class _CompiledInsert:
     returning_params: Any
 
 
-class PrecompiledInsert:
+class PrecompiledInsert(_PerAlias[_CompiledInsert | None]):
     """`instance.save()` of a new row, with its INSERT compiled once per database alias.
 
     For the rows every token request writes (tokens, id_tokens, audit events). Each call computes
@@ -140,14 +154,13 @@ class PrecompiledInsert:
     """
 
     def __init__(self, model: type[Model]) -> None:
+        super().__init__()
         self._model = model
-        self._compiled: dict[str, _CompiledInsert | None] = {}
-        self._lock = threading.Lock()
 
     def save(self, instance: Model, using: str = DEFAULT_DB_ALIAS) -> None:
         if type(instance) is not self._model or not instance._state.adding:
             raise TypeError(f"a new {self._model.__name__} is needed")
-        compiled = self._compiled[using] if using in self._compiled else self._compile(using)
+        compiled = self._compiled_for(using)
         if compiled is None or self._observed():
             instance.save(using=using, force_insert=True)
             return
@@ -174,34 +187,28 @@ class PrecompiledInsert:
         return signals.pre_save.has_listeners(self._model) or signals.post_save.has_listeners(self._model)
 
     def _compile(self, using: str) -> _CompiledInsert | None:
-        with self._lock:
-            if using in self._compiled:
-                return self._compiled[using]
-            meta = self._model._meta
-            connection = connections[using]
-            compiled = None
-            key = meta.auto_field
-            plain = (
-                not meta.parents
-                and key is not None
-                and list(meta.db_returning_fields) == [key]
-                and connection.features.can_return_columns_from_insert
-                and not any(
-                    hasattr(field, "get_placeholder_sql") or hasattr(field, "get_placeholder")
-                    for field in meta.local_concrete_fields
-                )
+        """The INSERT with every concrete field and RETURNING the key; None when save() must do it."""
+        meta = self._model._meta
+        connection = connections[using]
+        key = meta.auto_field
+        if (
+            key is None
+            or meta.parents
+            or list(meta.db_returning_fields) != [key]
+            or not connection.features.can_return_columns_from_insert
+            or any(
+                hasattr(field, "get_placeholder_sql") or hasattr(field, "get_placeholder")
+                for field in meta.local_concrete_fields
             )
-            if plain and key is not None:
-                fields = [field for field in meta.local_concrete_fields if not field.generated]
-                fields = [field for field in fields if field is not key]
-                quote = connection.ops.quote_name
-                returning, returning_params = connection.ops.returning_columns([key])
-                sql = "INSERT INTO {} ({}) VALUES ({}) {}".format(  # noqa: S608 (names from model metadata)
-                    quote(meta.db_table),
-                    ", ".join(quote(str(field.column)) for field in fields),
-                    ", ".join(["%s"] * len(fields)),
-                    returning,
-                )
-                compiled = _CompiledInsert(sql=sql, fields=fields, returning_params=returning_params)
-            self._compiled[using] = compiled
-            return compiled
+        ):
+            return None
+        fields = [field for field in meta.local_concrete_fields if not field.generated and field is not key]
+        quote = connection.ops.quote_name
+        returning, returning_params = connection.ops.returning_columns([key])
+        sql = "INSERT INTO {} ({}) VALUES ({}) {}".format(  # noqa: S608 (names from model metadata)
+            quote(meta.db_table),
+            ", ".join(quote(str(field.column)) for field in fields),
+            ", ".join(["%s"] * len(fields)),
+            returning,
+        )
+        return _CompiledInsert(sql=sql, fields=fields, returning_params=returning_params)
