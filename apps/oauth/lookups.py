@@ -4,6 +4,8 @@ A token or client is found by a unique column; what differs between requests is 
 (apps/core/precompiled.py says why this is worth it).
 """
 
+from django.db.models import QuerySet
+
 from apps.core.fields import Digest
 from apps.core.precompiled import PrecompiledInsert, PrecompiledQuery
 from apps.oauth.models import AccessToken, Application, Grant, IDToken, RefreshToken
@@ -15,25 +17,23 @@ access_token_by_checksum = PrecompiledQuery(
     "<access token checksum>",
 )
 
-live_refresh_token_by_checksum = PrecompiledQuery(
-    lambda checksum: RefreshToken.objects.select_related("application", "user", "access_token").filter(
-        token_checksum=checksum, revoked__isnull=True
-    ),
-    "<refresh token checksum>",
-)
-
 application_by_client_id = PrecompiledQuery(
     lambda client_id: Application.objects.filter(client_id=client_id),
     "<client id>",
 )
 
-# Only a live token is locked here; a revoked one is left to DOT's checks (reuse detection).
+
+def _live_refresh_tokens(checksum: str) -> QuerySet[RefreshToken]:
+    return RefreshToken.objects.select_related("application", "user", "access_token").filter(
+        token_checksum=checksum, revoked__isnull=True
+    )
+
+
+live_refresh_token_by_checksum = PrecompiledQuery(_live_refresh_tokens, "<refresh token checksum>")
+
+# The same, locked (the token's own row only), for a refresh; a revoked token is left to DOT's checks.
 live_refresh_token_for_update = PrecompiledQuery(
-    lambda checksum: (
-        RefreshToken.objects.select_for_update(of=("self",))
-        .select_related("user", "application", "access_token")
-        .filter(token_checksum=checksum, revoked__isnull=True)
-    ),
+    lambda checksum: _live_refresh_tokens(checksum).select_for_update(of=("self",)),
     "<refresh token checksum>",
 )
 
