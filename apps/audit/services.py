@@ -164,4 +164,6 @@ def application_details(application: Any) -> dict[str, Any]:
         "grant_type": application.authorization_grant_type,
         "allowed_scopes": list(application.allowed_scopes),
         "redirect_uris": application.redirect_uris.split(),
+        "pkce_optional": application.pkce_optional,
+        "is_resource_server": application.is_resource_server,
     }

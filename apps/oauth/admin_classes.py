@@ -35,6 +35,10 @@ def credentials_page(request: HttpRequest, credentials: list[tuple[Application, 
     return response
 
 
+# Switches that weaken or widen what an application may do: a change records the old and new value.
+AUDITED_SWITCHES = ("pkce_optional", "is_resource_server")
+
+
 class ApplicationAdmin(dot_admin.ApplicationAdmin):
     form = ApplicationAdminForm
     list_display = ("name", "client_id", "client_type", "authorization_grant_type", "scopes", "created")
@@ -52,10 +56,11 @@ class ApplicationAdmin(dot_admin.ApplicationAdmin):
                     "redirect_uris",
                     "post_logout_redirect_uris",
                     "allowed_origins",
+                    "pkce_optional",
                 )
             },
         ),
-        ("Scopes and consent", {"fields": ("allowed_scopes", "skip_authorization")}),
+        ("Scopes and consent", {"fields": ("allowed_scopes", "skip_authorization", "is_resource_server")}),
         ("Ownership", {"fields": ("user", "created", "updated"), "classes": ("collapse",)}),
     )
 
@@ -82,6 +87,9 @@ class ApplicationAdmin(dot_admin.ApplicationAdmin):
             if "redirect_uris" in form.changed_data:
                 old_uris = form.initial.get("redirect_uris") or ""
                 details["redirect_uris"] = {"old": old_uris.split(), "new": obj.redirect_uris.split()}
+            for switch in AUDITED_SWITCHES:
+                if switch in form.changed_data:
+                    details[switch] = {"old": bool(form.initial.get(switch)), "new": getattr(obj, switch)}
             self.audit(request, AuditEvent.Event.APPLICATION_CHANGED, obj, **details)
 
     def delete_model(self, request, obj) -> None:

@@ -35,6 +35,8 @@ class ApplicationAdminForm(forms.ModelForm):
             "allowed_origins",
             "allowed_scopes",
             "skip_authorization",
+            "pkce_optional",
+            "is_resource_server",
             "user",
         )
         widgets = {

@@ -49,6 +49,30 @@ class Application(AbstractApplication):
         default=AbstractApplication.RS256_ALGORITHM,
     )
 
+    # OAuth 2.1 / RFC 9700 §2.1.1: every client sends S256 PKCE. PKCE binds the code to the browser
+    # session that asked for it, which a client secret cannot do (code injection, RFC 9700 §4.5).
+    pkce_optional = models.BooleanField(
+        _("PKCE optional"),
+        default=False,
+        help_text=_(
+            "Only for an old confidential app that cannot send PKCE (S256). Its authorization codes "
+            "are then protected by the client secret alone: a code stolen from a redirect or injected "
+            "into a member's browser can be redeemed by whoever holds the secret (RFC 9700 §4.5). "
+            "Leave off unless the app truly cannot be updated."
+        ),
+    )
+
+    # RFC 7662 §2.2 leaves to the server which tokens a caller may learn about; §4 warns of token
+    # scanning. Latch answers a client about its own tokens, and only a resource server about others.
+    is_resource_server = models.BooleanField(
+        _("resource server"),
+        default=False,
+        help_text=_(
+            "An API that accepts Latch's tokens from other apps: it may introspect any application's "
+            "tokens and learns their member and scopes. Other applications learn only about their own."
+        ),
+    )
+
     objects = ApplicationManager()
 
     class Meta(AbstractApplication.Meta):
@@ -87,6 +111,13 @@ class Application(AbstractApplication):
         ):
             errors.setdefault("client_type", []).append(
                 _("Client credentials need a confidential client: a public one cannot keep a secret.")
+            )
+        if self.pkce_optional and not (
+            self.client_type == self.CLIENT_CONFIDENTIAL
+            and self.authorization_grant_type == self.GRANT_AUTHORIZATION_CODE
+        ):
+            errors.setdefault("pkce_optional", []).append(
+                _("Only a confidential authorization-code app may leave PKCE out; a public one never may.")
             )
         if errors:
             raise ValidationError(errors)

@@ -34,8 +34,13 @@ def create_application(
     homepage_url: str = "",
     logo_url: str = "",
     client_id: str | None = None,
+    pkce_optional: bool = False,
+    is_resource_server: bool = False,
 ) -> tuple[Application, str | None]:
     """Register an application; returns it with its client secret, which is never readable again.
+
+    `pkce_optional` lets an old confidential client leave PKCE out, `is_resource_server`
+    lets it introspect every application's tokens (see the model fields).
 
     Raises ValidationError when the registration is invalid (unknown scope, bad redirect URI, ...).
     """
@@ -49,6 +54,8 @@ def create_application(
         description=description,
         homepage_url=homepage_url,
         logo_url=logo_url,
+        pkce_optional=pkce_optional,
+        is_resource_server=is_resource_server,
     )
     if client_id:
         application.client_id = client_id

@@ -75,6 +75,8 @@ def test_creating_an_application_records_it_without_the_secret(admin_browser, ad
         "grant_type": "authorization-code",
         "allowed_scopes": ["openid", "member-read"],
         "redirect_uris": ["https://planner.example.org/callback"],
+        "pkce_optional": False,
+        "is_resource_server": False,
     }
     assert secret not in str(row.details)
 
@@ -113,6 +115,23 @@ def test_changing_redirect_uris_records_the_old_and_new_uris(admin_browser):
             "new": ["https://evil.example.net/cb"],
         },
     }
+
+
+@pytest.mark.parametrize("switch", ["pkce_optional", "is_resource_server"])
+def test_turning_a_security_switch_on_and_off_records_the_old_and_new_value(
+    admin_browser, admin_user, switch
+):
+    application = ApplicationFactory(allowed_scopes=["openid"])
+    change_url = f"/admin/oauth/application/{application.pk}/change/"
+
+    assert admin_browser.post(change_url, form(application, **{switch: "on"})).status_code == 302
+    assert admin_browser.post(change_url, form(application)).status_code == 302
+
+    turned_on, turned_off = rows("application.changed")
+    assert_by_admin(turned_on, admin_user, application.client_id)
+    assert turned_on.details["fields"] == [switch]
+    assert turned_on.details[switch] == {"old": False, "new": True}
+    assert turned_off.details[switch] == {"old": True, "new": False}
 
 
 def test_saving_an_application_unchanged_records_nothing(admin_browser):

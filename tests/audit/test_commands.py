@@ -41,6 +41,8 @@ def test_create_client_records_application_created_by_manage_py():
         "grant_type": "client-credentials",
         "allowed_scopes": ["member-read", "checkout-read"],
         "redirect_uris": [],
+        "pkce_optional": False,
+        "is_resource_server": False,
     }
     assert credentials["client_secret"] not in json.dumps(row.details)
 
@@ -74,3 +76,15 @@ def test_rotating_an_unknown_client_records_nothing():
         run("rotate_client_secret", "no-such-client")
 
     assert not AuditEvent.objects.exists()
+
+
+def test_create_client_records_the_pkce_opt_out_and_the_resource_server_switch():
+    output = run(
+        "create_client", "Old portal", "--grant", "authorization_code", "--client-type", "confidential",
+        "--redirect-uri", "https://portal.example.org/cb", "--scopes", "openid",
+        "--pkce-optional", "--resource-server", "--json",
+    )  # fmt: skip
+
+    (row,) = AuditEvent.objects.all()
+    assert row.client_id == json.loads(output)["client_id"]
+    assert (row.details["pkce_optional"], row.details["is_resource_server"]) == (True, True)

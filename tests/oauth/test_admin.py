@@ -42,6 +42,26 @@ def test_admin_shows_allowed_scopes_as_checkboxes(admin_browser):
     assert 'name="client_secret"' not in html
 
 
+def test_admin_shows_the_pkce_opt_out_and_resource_server_switches_off_with_what_they_cost(admin_browser):
+    html = admin_browser.get("/admin/oauth/application/add/").content.decode()
+
+    for switch in ("pkce_optional", "is_resource_server"):
+        checkbox = re.search(rf'<input type="checkbox" name="{switch}"[^>]*>', html).group(0)
+        assert "checked" not in checkbox
+    assert "protected by the client secret alone" in html
+    assert "may introspect any application" in html
+
+
+def test_admin_refuses_the_pkce_opt_out_for_a_public_client(admin_browser):
+    response = admin_browser.post(
+        "/admin/oauth/application/add/", add_form(client_type="public", pkce_optional="on")
+    )
+
+    assert response.status_code == 200
+    assert "a public one never may" in response.content.decode()
+    assert not Application.objects.exists()
+
+
 def test_admin_creates_an_application_and_shows_its_secret_once(admin_browser):
     response = admin_browser.post("/admin/oauth/application/add/", add_form())
 

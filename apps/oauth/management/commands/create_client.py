@@ -30,6 +30,18 @@ class Command(BaseCommand):
         parser.add_argument("--description", default="")
         parser.add_argument("--homepage", default="", dest="homepage_url")
         parser.add_argument("--logo-url", default="")
+        parser.add_argument(
+            "--pkce-optional",
+            action="store_true",
+            help="Only for an old confidential app that cannot send PKCE: its codes are then protected "
+            "by the client secret alone (RFC 9700 §4.5).",
+        )
+        parser.add_argument(
+            "--resource-server",
+            action="store_true",
+            dest="is_resource_server",
+            help="An API that may introspect every application's tokens (RFC 7662).",
+        )
         parser.add_argument("--json", action="store_true", help="Print one JSON object, for scripts.")
 
     def handle(self, *args, **options) -> None:
@@ -44,6 +56,8 @@ class Command(BaseCommand):
                 description=options["description"],
                 homepage_url=options["homepage_url"],
                 logo_url=options["logo_url"],
+                pkce_optional=options["pkce_optional"],
+                is_resource_server=options["is_resource_server"],
             )
         except ValidationError as exc:
             problems = "; ".join(f"{field}: {' '.join(msgs)}" for field, msgs in exc.message_dict.items())
