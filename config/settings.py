@@ -298,7 +298,8 @@ OAUTH2_PROVIDER = {
     # RFC 6749 §10.4 / RFC 9700 §4.14.2: a replayed refresh token revokes its whole family.
     "REFRESH_TOKEN_REUSE_PROTECTION": True,
     "REFRESH_TOKEN_GRACE_PERIOD_SECONDS": 0,
-    # PKCE is required for public clients; the validator decides per client (is_pkce_required).
+    # PKCE (S256) is required from every client, except a confidential one an administrator opted
+    # out; the validator decides per client (is_pkce_required).
     "PKCE_REQUIRED": True,
     "ALLOWED_REDIRECT_URI_SCHEMES": ["http", "https"] if ALLOW_HTTP_REDIRECT_URIS else ["https"],
     "ALLOW_URI_WILDCARDS": False,

@@ -155,13 +155,19 @@ class LatchOAuth2Validator(OAuth2Validator):
         # requested scope (apps/oauth/consent.py): only it knows who the member is.
         return True
 
-    # --- PKCE: required from public clients, accepted (S256 only) from confidential ones -------
+    # --- PKCE: S256 from every client (OAuth 2.1), unless an old confidential one is opted out ---
 
     def is_pkce_required(self, client_id, request) -> bool:
+        """Required from every client but a confidential one an administrator has opted out
+        (`Application.pkce_optional`); oauthlib then answers `invalid_request` at the
+        authorization endpoint and refuses a code without its verifier. Only S256 exists
+        (apps/oauth/server.py)."""
         client = request.client if isinstance(request.client, Application) else None
         if client is None:
             client = self._load_application(client_id, request)
-        return client is None or client.client_type == Application.CLIENT_PUBLIC
+        if client is None:
+            return True
+        return not (client.client_type == Application.CLIENT_CONFIDENTIAL and client.pkce_optional)
 
     # --- Authorization codes: single use, a replay revokes what the code gave ------------------
 
@@ -215,6 +221,14 @@ class LatchOAuth2Validator(OAuth2Validator):
             return False
         if not grant.user.is_active or grant.is_expired():
             return False
+        if not grant.code_challenge and request.code_verifier is not None:
+            # RFC 9700 §4.8.2 (PKCE downgrade): oauthlib checks a verifier only against a code that
+            # has a challenge. A client that sent PKCE gets a code with a challenge; a verifier
+            # arriving with a challenge-less code means the code is not the one its flow started.
+            raise errors.InvalidGrantError(
+                description="This code was issued without a code_challenge; a code_verifier cannot match it.",
+                request=request,
+            )
         # What DOT's validate_code sets, from the grant already in hand.
         request.scopes = grant.scope.split(" ")
         request.user = grant.user

@@ -258,12 +258,6 @@ def test_public_client_without_pkce_is_refused_by_redirect(browser):
     assert params["state"] == "state-123"
 
 
-def test_confidential_client_without_pkce_is_accepted(browser, application):
-    response = flow.consent_page(browser, application, "member-read", None)
-
-    assert response.status_code == 200
-
-
 def test_plain_pkce_method_is_refused(browser, application):
     params = error_redirect(
         flow.consent_page(
