@@ -1,13 +1,22 @@
-"""RFC 7662 token introspection: what an authenticated client may learn about a token."""
+"""RFC 7662 token introspection: what an authenticated client may learn about a token.
+
+Who may learn what (RFC 7662 §2.2 leaves it to the server; §4 warns of token scanning): a client
+learns about the tokens issued to it; only an application an administrator marked as a resource
+server learns about every application's tokens. To anyone else another client's token is simply
+inactive, so the answer does not even confirm that it exists.
+"""
 
 from django.utils import timezone
 from oauth2_provider.models import refresh_token_expire_timedelta
 
 from apps.oauth import lookups
-from apps.oauth.models import AccessToken, RefreshToken
+from apps.oauth.models import AccessToken, Application, RefreshToken
 from apps.oauth.validators import token_checksum
 
 INACTIVE = {"active": False}
+
+# `username` is the member's email address: shown only when the token's scopes already reveal it.
+USERNAME_SCOPES = frozenset({"email", "member-read"})
 
 
 def _timestamp(moment) -> int:
@@ -22,7 +31,8 @@ def _owner_claims(token, scope: str, issuer: str) -> dict:
     }
     if token.user is not None:
         claims["sub"] = str(token.user.public_id)
-        claims["username"] = token.user.email
+        if USERNAME_SCOPES & set(scope.split()):
+            claims["username"] = token.user.email
     return claims
 
 
@@ -57,14 +67,24 @@ def _refresh_token_claims(token: RefreshToken, issuer: str) -> dict:
     return claims
 
 
-def introspect(token_value: str, token_type_hint: str | None, issuer: str) -> dict:
-    """The RFC 7662 response for a token; unknown, expired and revoked tokens are all just inactive."""
+def may_learn_about(caller: Application, token: AccessToken | RefreshToken) -> bool:
+    return caller.is_resource_server or token.application_id == caller.pk
+
+
+def introspect(token_value: str, token_type_hint: str | None, issuer: str, caller: Application) -> dict:
+    """The RFC 7662 response for a token, as `caller` (the authenticated client) may see it.
+
+    Unknown, expired and revoked tokens, and tokens the caller may not learn about, are all just
+    inactive.
+    """
     checksum = token_checksum(token_value)
     order = [lookups.access_token_by_checksum, lookups.live_refresh_token_by_checksum]
     if token_type_hint == "refresh_token":
         order.reverse()
     for lookup in order:
         token = lookup.first(checksum)
+        if token is not None and not may_learn_about(caller, token):
+            return INACTIVE
         if isinstance(token, AccessToken):
             return _access_token_claims(token, issuer)
         if isinstance(token, RefreshToken):

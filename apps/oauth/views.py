@@ -419,7 +419,8 @@ class UserInfoView(dot_views.UserInfoView):
 
 @method_decorator(csrf_exempt, name="dispatch")
 class IntrospectView(ClientAuthThrottleMixin, View):
-    """RFC 7662 for clients that authenticate (a resource server checking a token it was handed).
+    """RFC 7662 for clients that authenticate: a client about its own tokens, a resource server
+    (Application.is_resource_server) about any token it was handed (apps/oauth/introspection.py).
 
     DOT's own introspection view wants a bearer token with an `introspection` scope instead; the
     RFC's common practice, and what client libraries send, is client authentication.
@@ -448,7 +449,12 @@ class IntrospectView(ClientAuthThrottleMixin, View):
         token = request.POST.get("token", "")
         if not token:
             return oauth_error("invalid_request", "The token parameter is missing.")
-        claims = introspect(token, request.POST.get("token_type_hint"), oauth2_settings.oidc_issuer(request))
+        claims = introspect(
+            token,
+            request.POST.get("token_type_hint"),
+            oauth2_settings.oidc_issuer(request),
+            caller=oauthlib_request.client,
+        )
         response = JsonResponse(claims)
         response["Cache-Control"] = "no-store"
         return response

@@ -19,8 +19,8 @@ INACTIVE = {"active": False}
 
 @pytest.fixture
 def resource_server():
-    """A confidential client that checks the tokens it is handed."""
-    return ApplicationFactory(name="Resource server")
+    """A confidential client that checks the tokens it is handed, marked so by an administrator."""
+    return ApplicationFactory(name="Resource server", is_resource_server=True)
 
 
 def issue(browser, application, scope: str = "openid member-read") -> dict:
@@ -122,6 +122,73 @@ def test_active_refresh_token_introspects_as_active(browser, application, resour
         "iat": int(refresh_token.created.timestamp()),
         "exp": int((refresh_token.access_token.expires + timedelta(days=30)).timestamp()),
     }
+
+
+# --- Who may learn about which token (RFC 7662 §2.2, §4) ---------------------------------------
+
+
+def test_a_client_learns_about_its_own_tokens(browser, application, member):
+    body = issue(browser, application, "openid member-read offline_access")
+
+    access = introspect(body["access_token"], application).json()
+    refresh = introspect(body["refresh_token"], application).json()
+
+    assert (access["active"], access["sub"]) == (True, str(member.public_id))
+    assert (refresh["active"], refresh["sub"]) == (True, str(member.public_id))
+
+
+@pytest.mark.parametrize("which", ["access_token", "refresh_token"])
+def test_a_client_cannot_learn_about_another_clients_token(browser, application, which):
+    """Token scanning (RFC 7662 §4): an ordinary client must not confirm, or read the member and
+    scopes of, a token that was issued to someone else."""
+    body = issue(browser, application, "openid member-read offline_access")
+    snooper = ApplicationFactory(name="Snooper")
+
+    response = introspect(body[which], snooper)
+
+    assert response.status_code == 200
+    assert response.json() == INACTIVE
+
+
+def test_a_client_cannot_learn_about_an_app_token_of_another_client(resource_server):
+    service = service_application()
+    access_token = flow.client_credentials(Client(), service, scope="member-read").json()["access_token"]
+
+    assert introspect(access_token, service_application()).json() == INACTIVE
+    assert introspect(access_token, resource_server).json()["active"] is True
+
+
+def test_a_resource_server_learns_about_every_clients_token(browser, application, resource_server):
+    body = issue(browser, application, "openid member-read offline_access")
+
+    assert introspect(body["access_token"], resource_server).json()["active"] is True
+    assert introspect(body["refresh_token"], resource_server).json()["active"] is True
+
+
+def test_applications_are_not_resource_servers_unless_an_administrator_says_so():
+    assert ApplicationFactory().is_resource_server is False
+    assert service_application().is_resource_server is False
+
+
+@pytest.mark.parametrize(
+    ("scope", "has_username"),
+    [
+        ("openid member-read", True),
+        ("openid email", True),
+        ("openid profile", False),
+        ("openid activity-read", False),
+    ],
+)
+def test_username_is_only_shown_when_the_scopes_cover_the_email(
+    browser, application, resource_server, scope, has_username
+):
+    body = issue(browser, application, scope)
+
+    claims = introspect(body["access_token"], resource_server).json()
+
+    assert claims["active"] is True
+    assert ("username" in claims) is has_username
+    assert claims.get("username", "ada@example.org") == "ada@example.org"
 
 
 # --- Inactive tokens: all just {"active": false} ------------------------------------------------
