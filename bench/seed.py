@@ -60,6 +60,7 @@ def seed_fixtures(members: int) -> Fixtures:
         grant_type="client_credentials",
         client_type=Application.CLIENT_CONFIDENTIAL,
         allowed_scopes=["member-read", "checkout-read"],
+        is_resource_server=True,  # it introspects the web app's tokens
     )
     web, web_secret = services.create_application(
         name="Bench web app",

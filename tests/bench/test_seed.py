@@ -1,0 +1,43 @@
+"""The benchmark's seeded clients get the answers its scenarios expect from today's rules."""
+
+import pytest
+from django.test import Client
+
+from bench import seed
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def fixtures() -> seed.Fixtures:
+    return seed.seed_fixtures(2)
+
+
+def test_the_seeded_service_introspects_the_web_apps_tokens_as_active(fixtures):
+    (token,) = seed.mint_access_tokens(fixtures.web.application, fixtures.user_ids, seed.MEMBER_SCOPE, 1)
+
+    response = Client().post(
+        "/oauth/introspect",
+        {"token": token, "token_type_hint": "access_token"},
+        HTTP_AUTHORIZATION=fixtures.service.basic_auth,
+    )
+
+    assert response.json()["active"] is True
+
+
+def test_a_seeded_code_is_redeemed_with_its_pkce_verifier(fixtures):
+    ((code, verifier),) = seed.mint_codes(fixtures.web.application, fixtures.user_ids, 1)
+
+    response = Client().post(
+        "/oauth/token",
+        {
+            "grant_type": "authorization_code",
+            "code": code,
+            "code_verifier": verifier,
+            "redirect_uri": seed.REDIRECT_URI,
+        },
+        HTTP_AUTHORIZATION=fixtures.web.basic_auth,
+    )
+
+    assert response.status_code == 200, response.content
+    assert "id_token" in response.json()
