@@ -4,7 +4,7 @@ import json
 import time
 import uuid
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.db import router, transaction
@@ -45,9 +45,9 @@ def as_http_request(request) -> HttpRequest:
 class SignIn:
     """How the member signed in (RFC 8176 `amr`, Latch's `acr`), on its way to the id_token.
 
-    AuthorizeView puts it on the oauthlib request with the credentials (`latch_sign_in`); it is
-    stored with the code, copied to the refresh tokens, and read back at the token endpoint. It is
-    only ever an instance of this class: a client cannot pass one in as a request parameter.
+    AuthorizeView passes it with the credentials of create_authorization_response, as
+    `latch_sign_in` (read by `from_credentials`); it is stored with the code, copied to the
+    refresh tokens, and carried through a token request in LatchRequestState.sign_in.
     """
 
     amr: tuple[str, ...] = ()
@@ -59,9 +59,14 @@ class SignIn:
         return cls(amr=tuple(row.amr or ()), acr=row.acr, auth_time=row.auth_time)
 
     @classmethod
-    def on(cls, request) -> "SignIn":
-        """The sign-in carried by an oauthlib request; nothing known if there is none."""
-        sign_in = getattr(request, "latch_sign_in", None)
+    def from_credentials(cls, request) -> "SignIn":
+        """The sign-in AuthorizeView passed as the `latch_sign_in` credential; nothing known if none.
+
+        oauthlib sets each credential as an attribute of its request, so it is in the request's
+        own `__dict__`; reading only there never falls back to a client parameter of that name
+        (see LatchRequestState).
+        """
+        sign_in = vars(request).get("latch_sign_in")
         return sign_in if isinstance(sign_in, cls) else cls()
 
     def store_on(self, row: SignInRecord) -> None:
@@ -76,6 +81,43 @@ class SignIn:
         if self.auth_time:
             claims["auth_time"] = int(self.auth_time.timestamp())
         return claims
+
+
+@dataclass
+class LatchRequestState:
+    """What the validator learns in one of oauthlib's calls and needs in a later one, per request.
+
+    Why one object, and never `getattr(request, name, default)`: oauthlib's Request answers any
+    attribute it does not have with the client's parameter of that name (`Request.__getattr__`
+    reads its `_params`, which hold every query and body parameter). Read before Latch had set it,
+    `request.token_family` was whatever the client sent, and was stored on its new token. The
+    state lives in the request's own `__dict__` under STATE_KEY and is read only from there
+    (request_state), so no parameter, whatever its name, can stand in for it.
+    """
+
+    # The code this request redeems and its grant, read once and locked (LatchOAuth2Validator._grant).
+    grant_lookup: tuple[str, Grant | None] | None = None
+    # The family of the code or refresh token being spent, for the tokens issued from it.
+    token_family: uuid.UUID | None = None
+    # How the member signed in where the token chain began.
+    sign_in: SignIn = field(default_factory=SignIn)
+    # The id_token row this request stored, for its access token.
+    id_token: IDToken | None = None
+    # The refresh token this request rotated out, recorded on the new access token.
+    spent_refresh_token: RefreshToken | None = None
+
+
+# A key no attribute syntax can produce, so no code sets it by accident either.
+STATE_KEY = "latch:request-state"
+
+
+def request_state(request) -> LatchRequestState:
+    """The request's LatchRequestState, created empty on first use."""
+    attributes = vars(request)
+    state = attributes.get(STATE_KEY)
+    if not isinstance(state, LatchRequestState):
+        state = attributes[STATE_KEY] = LatchRequestState()
+    return state
 
 
 def token_owner_summary(user, scopes: list[str]) -> tuple[str, dict[str, str]]:
@@ -179,11 +221,10 @@ class LatchOAuth2Validator(OAuth2Validator):
         one. The lock makes the second of two concurrent redemptions see the first's `redeemed_at`
         and be treated as the replay it is. Only the grant's own row is locked (`of`), not its user.
         """
-        cached = getattr(request, "latch_grant", None)
-        if cached is None or cached[0] != code:
-            grant = lookups.grant_for_update.first(Digest(sha256_hex(code)))
-            request.latch_grant = cached = (code, grant)
-        grant = cached[1]
+        state = request_state(request)
+        if state.grant_lookup is None or state.grant_lookup[0] != code:
+            state.grant_lookup = (code, lookups.grant_for_update.first(Digest(sha256_hex(code))))
+        grant = state.grant_lookup[1]
         if grant is None or (client is not None and grant.application_id != client.pk):
             return None
         return grant
@@ -236,14 +277,15 @@ class LatchOAuth2Validator(OAuth2Validator):
             request.nonce = grant.nonce
         if grant.claims:
             request.claims = json.loads(grant.claims)
-        request.token_family = grant.token_family
-        request.latch_sign_in = SignIn.of(grant)
+        state = request_state(request)
+        state.token_family = grant.token_family
+        state.sign_in = SignIn.of(grant)
         return True
 
     def save_authorization_code(self, client_id, code, request, *args, **kwargs) -> None:
         """DOT's code, plus how the member signed in (AuthorizeView passes it with the credentials)."""
         grant = self._create_authorization_code(request, code)
-        SignIn.on(request).store_on(grant)
+        SignIn.from_credentials(request).store_on(grant)
         grant.save(update_fields=["amr", "acr", "auth_time"])
 
     def confirm_redirect_uri(self, client_id, code, redirect_uri, client, request, *args, **kwargs) -> bool:
@@ -314,8 +356,9 @@ class LatchOAuth2Validator(OAuth2Validator):
         if valid and not request.user.is_active:
             return False
         if valid:
-            request.token_family = request.refresh_token_instance.token_family
-            request.latch_sign_in = SignIn.of(request.refresh_token_instance)
+            state = request_state(request)
+            state.token_family = request.refresh_token_instance.token_family
+            state.sign_in = SignIn.of(request.refresh_token_instance)
         return valid
 
     @staticmethod
@@ -357,8 +400,13 @@ class LatchOAuth2Validator(OAuth2Validator):
         # Refresh tokens outlive the session, so they need the member's explicit consent.
         if "offline_access" not in scopes:
             token.pop("refresh_token", None)
-        spent = getattr(request, "refresh_token_instance", None)
-        if request.grant_type == "refresh_token" and isinstance(spent, RefreshToken):
+        # DOT's own attribute, set by validate_refresh_token, and read by DOT with getattr: without
+        # this, a client's `refresh_token_instance` parameter would become the new access token's
+        # source_refresh_token (see LatchRequestState for why).
+        spent = vars(request).get("refresh_token_instance")
+        if not isinstance(spent, RefreshToken):
+            spent = request.refresh_token_instance = None
+        if request.grant_type == "refresh_token" and spent is not None:
             self._rotate_out(spent, request)
         super()._save_bearer_token(token, request, *args, **kwargs)
         token["created_at"] = int(time.time())
@@ -394,19 +442,20 @@ class LatchOAuth2Validator(OAuth2Validator):
                 router.db_for_write(AccessToken)
             )
         request.refresh_token_instance = None
-        request.latch_spent_refresh_token = spent
+        request_state(request).spent_refresh_token = spent
 
     def _create_access_token(self, expires, request, token, source_refresh_token=None) -> AccessToken:
         """DOT's constructor, plus the token family (DOT records it on refresh tokens only)."""
+        state = request_state(request)
         access_token = AccessToken(
             user=request.user,
             scope=token["scope"],
             expires=expires,
-            id_token=getattr(request, "latch_id_token", None) if token.get("id_token") else None,
+            id_token=state.id_token if token.get("id_token") else None,
             application=request.client,
-            source_refresh_token=source_refresh_token or getattr(request, "latch_spent_refresh_token", None),
+            source_refresh_token=source_refresh_token or state.spent_refresh_token,
             resource=getattr(request, "resource", []),
-            token_family=getattr(request, "token_family", None),
+            token_family=state.token_family,
             token_prefix=token["access_token"][:TOKEN_PREFIX_LENGTH],
         )
         self._set_token_value(access_token, token["access_token"])
@@ -426,7 +475,7 @@ class LatchOAuth2Validator(OAuth2Validator):
             application=request.client,
         )
         lookups.new_id_token.save(id_token)
-        request.latch_id_token = id_token
+        request_state(request).id_token = id_token
         return id_token
 
     def _create_refresh_token(self, request, refresh_token_code, access_token, previous_refresh_token):
@@ -434,7 +483,7 @@ class LatchOAuth2Validator(OAuth2Validator):
         if previous_refresh_token is not None:
             token_family = previous_refresh_token.token_family
         else:
-            token_family = getattr(request, "token_family", None) or uuid.uuid4()
+            token_family = request_state(request).token_family or uuid.uuid4()
         refresh_token = RefreshToken(
             user=request.user,
             application=request.client,
@@ -444,7 +493,7 @@ class LatchOAuth2Validator(OAuth2Validator):
             token_prefix=refresh_token_code[:TOKEN_PREFIX_LENGTH],
         )
         # A rotation keeps the original sign-in; validate_code / validate_refresh_token set it.
-        SignIn.on(request).store_on(refresh_token)
+        request_state(request).sign_in.store_on(refresh_token)
         self._set_token_value(refresh_token, refresh_token_code)
         lookups.new_refresh_token.save(refresh_token)
         return refresh_token
@@ -479,7 +528,7 @@ class LatchOAuth2Validator(OAuth2Validator):
         UserInfo, a description of the member, does not repeat.
         """
         claims, expiration_time = super().get_id_token_dictionary(token, token_handler, request)
-        claims.update(SignIn.on(request).claims())
+        claims.update(request_state(request).sign_in.claims())
         return claims, expiration_time
 
     def get_additional_claims(self):
