@@ -401,10 +401,13 @@ LOGGING = {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
         "json": {"()": "apps.audit.logging.JSONFormatter"},
     },
+    # Django's request records carry the request, whose repr includes the query string.
+    "filters": {"request_without_query_string": {"()": "apps.core.logging.RequestWithoutQueryString"}},
     "handlers": {
         "console": {
             "class": "logging.StreamHandler",
             "formatter": "json" if LOG_FORMAT == "json" else "plain",
+            "filters": ["request_without_query_string"],
         }
     },
     "root": {"handlers": ["console"], "level": env.str("LATCH_LOG_LEVEL", default="INFO")},

@@ -43,6 +43,9 @@ logger = logging.getLogger(__name__)
 
 # RFC 8707 lets `resource` repeat; every other parameter must appear once (RFC 6749 §3.1, §3.2).
 REPEATABLE_PARAMETERS = frozenset({"resource"})
+# RFC 6749 §2.3.1: client credentials go in the Authorization header or the body, never the URL
+# (access logs, proxies and browser history keep URLs). RFC 7521 §4.2 for the assertion pair.
+CLIENT_CREDENTIAL_PARAMETERS = ("client_id", "client_secret", "client_assertion", "client_assertion_type")
 
 
 def oauth_error(error: str, description: str, status: int = 400, **headers: str) -> JsonResponse:
@@ -71,10 +74,25 @@ def too_many_failures(retry_after: int) -> JsonResponse:
     )
 
 
+def credentials_in_url(request: HttpRequest) -> JsonResponse | None:
+    """`invalid_request` when the query string carries a client credential, else None."""
+    if any(name in request.GET for name in CLIENT_CREDENTIAL_PARAMETERS):
+        return oauth_error(
+            "invalid_request",
+            "Client credentials must not be sent in the URL; use the Authorization header or the body.",
+        )
+    return None
+
+
 class ClientAuthThrottleMixin:
-    """Slows guessing at endpoints where clients authenticate (see apps/oauth/throttling.py)."""
+    """Slows guessing at endpoints where clients authenticate (see apps/oauth/throttling.py).
+
+    Credentials in the URL are refused first, before anything authenticates or counts them.
+    """
 
     def dispatch(self, request, *args, **kwargs):
+        if refused := credentials_in_url(request):
+            return refused
         if request.method == "POST" and (wait := throttling.ip_blocked_for(request)):
             return self._throttled(request, wait)
         response = super().dispatch(request, *args, **kwargs)  # type: ignore[misc]
