@@ -283,8 +283,8 @@ OAUTH2_PROVIDER = {
     "REFRESH_TOKEN_ADMIN_CLASS": "apps.oauth.admin_classes.RefreshTokenAdmin",
     "GRANT_ADMIN_CLASS": "apps.oauth.admin_classes.GrantAdmin",
     "ID_TOKEN_ADMIN_CLASS": "apps.oauth.admin_classes.IDTokenAdmin",
-    # Client secrets are 256+ bits of randomness: a fast salted digest is enough, and a PBKDF2
-    # check (~390 ms of CPU) on every token request is not (see apps/oauth/hashers.py).
+    # Client secrets are 384 random bits (apps/oauth/services.py): a fast salted digest is enough,
+    # and a PBKDF2 check (~390 ms of CPU) on every token request is not (apps/oauth/hashers.py).
     "CLIENT_SECRET_HASHER": "latch_sha256",
     "ACCESS_TOKEN_GENERATOR": "apps.oauth.tokens.random_token",
     "REFRESH_TOKEN_GENERATOR": "apps.oauth.tokens.random_token",

@@ -1,15 +1,18 @@
 """The client-secret hasher DOT's CLIENT_SECRET_HASHER names.
 
 Why not Argon2 or PBKDF2 as for passwords: a slow hash exists to make guessing a *low-entropy*
-secret expensive. Latch generates every client secret itself with 256 bits from `secrets`, so there
-is nothing to guess, and one SHA-256 per check is as safe as a million. A slow hash would instead
+secret expensive. Latch generates every client secret itself with 384 bits from `secrets`
+(apps/oauth/services.py new_client_secret), so there is nothing to guess, and one salted SHA-256
+per check is as safe as a million. A slow hash would instead
 cost hundreds of milliseconds of CPU on every client-authenticated token, refresh, introspection and
 revocation request (DOT's default PBKDF2 held a 2-core machine to 5.5 tokens/s; see
 ../shared/DEPENDENCIES.md), which makes the token endpoint a denial-of-service target.
 
 Secrets stored by DOT's default PBKDF2 hasher keep verifying (Django picks the hasher from the
 stored prefix, and PBKDF2 stays in PASSWORD_HASHERS); `manage.py rotate_client_secret` (or the
-admin's "new secret" action) replaces such a secret with a fresh one stored this way.
+admin's "new secret" action) replaces such a secret with a fresh one stored this way. Until then
+such a secret may be one a person chose, so the per-client throttle refuses every attempt for it
+once the client is past its failure limit (apps/oauth/throttling.py, is_generated_secret).
 """
 
 import hashlib
@@ -50,3 +53,10 @@ class ClientSecretHasher(BasePasswordHasher):
 
     def must_update(self, encoded: str) -> bool:
         return False
+
+
+def is_generated_secret(encoded: str) -> bool:
+    """Whether a stored client secret is one Latch generated: only those are stored with this hasher
+    (create_application, rotate_client_secret). Any other (PBKDF2 from DOT's default, plaintext)
+    may be guessable."""
+    return encoded.startswith(f"{ClientSecretHasher.algorithm}$")

@@ -4,9 +4,16 @@ Counters live in the shared cache (Redis in production, CACHE_URL), in fixed win
 server process agrees and a block lifts by itself when the window ends.
 
 - Per IP address: past the limit, every request from that address gets 429 until the window ends.
-- Per client id: past the limit, *failed* attempts for that client get 429 instead of 401, but a
-  request that authenticates still succeeds. Client ids are public, so blocking a client outright
-  would let anyone lock a real app out; its secret (384 random bits) cannot be guessed anyway.
+- Per client id, for a secret Latch generated (384 random bits, apps/oauth/services.py, stored
+  with apps/oauth/hashers.py's digest): past the limit, *failed* attempts for that client get 429
+  instead of 401, but a request that authenticates still succeeds. Client ids are public, so
+  blocking such a client outright would let anyone lock a real app out, and its secret cannot be
+  guessed anyway.
+- Per client id, for any other stored secret (one an older installation stored with DOT's PBKDF2
+  hasher, chosen by a person and perhaps guessable): past the limit, *every* attempt gets 429, the
+  right secret too, until the window ends. Otherwise a guesser would still learn from each attempt
+  (401 wrong, 200 right). The price, a client that can be locked out by anyone for a window, ends
+  with `manage.py rotate_client_secret`.
 """
 
 import base64
@@ -22,6 +29,9 @@ from django.core.cache import cache
 from django.http import HttpRequest
 
 from apps.accounts.ip import client_ip
+from apps.oauth import lookups
+from apps.oauth.hashers import is_generated_secret
+from apps.oauth.models import Application
 
 
 @dataclass(frozen=True)
@@ -56,19 +66,40 @@ def _key(kind: str, value: str, window: int, now: float) -> str:
     return f"latch:authfail:{kind}:{digest}:{int(now // window)}"
 
 
-def _count(kind: str, value: str, limit: Limit, now: float) -> int:
-    return cache.get(_key(kind, value, limit.window_seconds, now), 0)
-
-
 def _retry_after(limit: Limit, now: float) -> int:
     return max(1, math.ceil(limit.window_seconds - now % limit.window_seconds))
 
 
-def ip_blocked_for(request: HttpRequest) -> int | None:
-    """Seconds until this address may try again, or None when it is not blocked."""
-    limit, now = ip_limit(), time.time()
-    if _count("ip", client_ip(request), limit, now) >= limit.failures:
-        return _retry_after(limit, now)
+def _has_guessable_secret(client_id: str) -> bool:
+    """Whether the client's stored secret is not one Latch generated (see the module docstring)."""
+    try:
+        application = lookups.application_by_client_id.first(client_id)
+    except ValueError:  # an id the database cannot represent (a NUL byte): no such client
+        return False
+    return (
+        application is not None
+        and application.client_type == Application.CLIENT_CONFIDENTIAL
+        and not is_generated_secret(application.client_secret)
+    )
+
+
+def blocked_for(request: HttpRequest) -> int | None:
+    """Seconds until this request may be tried again, or None when it is not blocked.
+
+    Blocked: the address is past its limit, or the client id is past its limit and its secret is
+    guessable. One cache read for both counters; the client is read only once it is past its limit.
+    """
+    now = time.time()
+    ip, client = ip_limit(), client_limit()
+    client_id = presented_client_id(request)
+    keys = {"ip": _key("ip", client_ip(request), ip.window_seconds, now)}
+    if client_id:
+        keys["client"] = _key("client", client_id, client.window_seconds, now)
+    counts = cache.get_many(list(keys.values()))
+    if counts.get(keys["ip"], 0) >= ip.failures:
+        return _retry_after(ip, now)
+    if client_id and counts.get(keys["client"], 0) >= client.failures and _has_guessable_secret(client_id):
+        return _retry_after(client, now)
     return None
 
 

@@ -21,7 +21,8 @@ from apps.core.fields import Digest, sha256_hex
 from apps.oauth import keys, lookups
 from apps.oauth.models import AccessToken, Acr, Application, Grant, IDToken, RefreshToken, SignInRecord
 
-# Shown in the admin to recognise a token; ~36 of a token's ~178 bits, so it reveals nothing usable.
+# Shown in the admin to recognise a token: 6 base64url characters are 36 of a token's 256 random
+# bits (apps/oauth/tokens.py), which leaves 220 unknown.
 TOKEN_PREFIX_LENGTH = 6
 
 # The access token this token request issued, for TokenView's `app_authorized` signal: DOT would

@@ -93,7 +93,7 @@ class ClientAuthThrottleMixin:
     def dispatch(self, request, *args, **kwargs):
         if refused := credentials_in_url(request):
             return refused
-        if request.method == "POST" and (wait := throttling.ip_blocked_for(request)):
+        if request.method == "POST" and (wait := throttling.blocked_for(request)):
             return self._throttled(request, wait)
         response = super().dispatch(request, *args, **kwargs)  # type: ignore[misc]
         if response.status_code == 401:

@@ -3,8 +3,10 @@
 import time
 
 import pytest
+from django.contrib.auth.hashers import make_password
 from django.test import Client
 
+from apps.oauth.models import AccessToken, Application
 from tests.oauth import flow
 from tests.oauth.factories import service_application
 
@@ -90,3 +92,54 @@ def test_malformed_basic_headers_count_as_failures_and_never_crash(limits, clock
             "/oauth/token", {"grant_type": "client_credentials"}, HTTP_AUTHORIZATION=header
         )
         assert response.status_code == 401
+
+
+def with_legacy_pbkdf2_secret(application):
+    """A secret an older installation stored with DOT's default PBKDF2 hasher: maybe a guessable one."""
+    application.secret = "legacy-secret"
+    Application.objects.filter(pk=application.pk).update(
+        client_secret=make_password(application.secret, hasher="pbkdf2_sha256")
+    )
+    return application
+
+
+def test_a_legacy_secret_is_refused_even_when_right_once_its_client_is_past_the_limit(limits, clock):
+    """Otherwise a guesser keeps learning from each attempt: 401 for wrong, 200 for right."""
+    application = with_legacy_pbkdf2_secret(service_application())
+    for n in range(4):
+        guess(application, ip=f"198.51.100.{n}")
+
+    response = authenticate(application, ip="192.0.2.10")
+
+    assert response.status_code == 429
+    assert response.json()["error"] == "temporarily_unavailable"
+    assert 1 <= int(response["Retry-After"]) <= 60
+    assert not AccessToken.objects.exists()
+
+
+@pytest.mark.parametrize("endpoint", ENDPOINTS)
+def test_every_attempt_for_a_legacy_client_past_its_limit_gets_429(limits, clock, endpoint):
+    application = with_legacy_pbkdf2_secret(service_application())
+
+    statuses = [guess(application, endpoint, ip=f"203.0.113.{n}").status_code for n in range(5)]
+
+    assert statuses == [401, 401, 401, 429, 429]
+    right = Client(REMOTE_ADDR="192.0.2.10").post(
+        endpoint, {"grant_type": "client_credentials", "token": "x"}, **flow.app_auth(application)
+    )
+    assert right.status_code == 429
+
+
+def test_a_legacy_client_under_its_limit_and_after_the_window_authenticates(limits, clock):
+    application = with_legacy_pbkdf2_secret(service_application())
+    for _ in range(2):
+        guess(application, ip="198.51.100.1")
+    assert authenticate(application, ip="192.0.2.10").status_code == 200
+
+    for _ in range(2):
+        guess(application, ip="198.51.100.1")
+    assert authenticate(application, ip="192.0.2.10").status_code == 429
+
+    clock[0] += 61
+
+    assert authenticate(application, ip="192.0.2.10").status_code == 200
