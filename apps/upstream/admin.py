@@ -71,7 +71,7 @@ class UpstreamProviderAdmin(admin.ModelAdmin):
                 )
             },
         ),
-        ("Scopes", {"fields": ("default_scopes", "available_scopes")}),
+        ("Scopes", {"fields": ("default_scopes", "available_scopes", "tokens_may_exceed_scopes")}),
         ("History", {"fields": ("created", "updated"), "classes": ("collapse",)}),
     )
 

@@ -122,6 +122,17 @@ class UpstreamProvider(models.Model):
             "Latch itself (your own single sign-on): whoever controls that address there becomes the member."
         ),
     )
+    # Off by default: with it off, an app declared for some scopes never gets a token carrying more.
+    tokens_may_exceed_scopes = models.BooleanField(
+        _("tokens may carry more scopes than asked"),
+        default=False,
+        help_text=_(
+            "Latch narrows each app's token to the scopes the app declared, by refreshing it with only "
+            "those scopes. A provider that cannot (no refresh, or it ignores the scope asked for) makes "
+            "Latch refuse the app. Tick this to hand such apps the broader token instead: they then "
+            "get every scope the member granted this provider."
+        ),
+    )
     enabled = models.BooleanField(_("enabled"), default=True)
     created = models.DateTimeField(_("created"), auto_now_add=True)
     updated = models.DateTimeField(_("updated"), auto_now=True)
@@ -265,6 +276,35 @@ class Connection(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} at {self.provider_id}"
+
+
+class ScopedToken(models.Model):
+    """An access token of a connection narrowed to some of its scopes, for the apps declared for those.
+
+    Obtained by a refresh with `scope` (RFC 6749 §6) and kept, sealed, until it is about to expire,
+    so that apps do not make Latch refresh on each request. `scope_key` is the scopes asked for,
+    sorted and space-separated; `scopes` is what the provider answered the token carries. The
+    token is bound to its connection and scope key: copied to another row, it no longer decrypts.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    connection = models.ForeignKey(Connection, on_delete=models.CASCADE, related_name="scoped_tokens")
+    scope_key = models.CharField(_("scopes asked for"), max_length=2000)
+    scopes = models.JSONField(_("scopes granted"), default=list)
+    token_type = models.CharField(_("token type"), max_length=40, default="Bearer")
+    access_token = EncryptedTextField(_("access token (encrypted)"), bound_to=("connection_id", "scope_key"))
+    expires_at = models.DateTimeField(_("expires"), null=True, blank=True)
+    token_obtained_at = models.DateTimeField(_("obtained"))
+
+    class Meta:
+        verbose_name = _("scoped token")
+        verbose_name_plural = _("scoped tokens")
+        constraints = [
+            models.UniqueConstraint(fields=["connection", "scope_key"], name="upstream_scoped_token_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.connection} for {self.scope_key}"
 
 
 class ApplicationUpstreamRequirement(models.Model):

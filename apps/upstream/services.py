@@ -24,6 +24,7 @@ from apps.upstream.fields import encrypted_fields, needs_reseal, resealed, seal,
 from apps.upstream.models import (
     ApplicationUpstreamRequirement,
     Connection,
+    ScopedToken,
     UpstreamIdentity,
     UpstreamProvider,
 )
@@ -152,6 +153,12 @@ def _revoke_upstream(connection: Connection) -> str:
     except crypto.VaultError:
         logger.exception("upstream.connection_undecryptable", extra={"connection": str(connection.pk)})
         return "not revoked at the provider: the stored tokens do not decrypt"
+    try:
+        tokens += [
+            (unseal(scoped, "access_token"), "access_token") for scoped in connection.scoped_tokens.all()
+        ]
+    except crypto.VaultError:
+        logger.exception("upstream.scoped_token_undecryptable", extra={"connection": str(connection.pk)})
     tokens = [(token, hint) for token, hint in tokens if token]
     if not tokens:
         return "no tokens were stored"
@@ -184,6 +191,7 @@ def connection_revoke(*, connection: Connection, actor: Actor) -> RevokeOutcome:
         locked.status = Connection.Status.REVOKED
         locked.expires_at = None
         locked.save(update_fields=["access_token", "refresh_token", "status", "expires_at", "updated"])
+        ScopedToken.objects.filter(connection=locked).delete()
         actor.record(
             AuditEvent.Event.CONNECTION_REVOKED,
             provider=connection.provider_id,
@@ -471,6 +479,8 @@ def connection_store(
         connection.expires_at = _expires_at(token)
         connection.token_obtained_at = timezone.now()
         connection.save()
+        # Narrowed from the tokens just replaced: the new grant may differ, and the old be revoked.
+        ScopedToken.objects.filter(connection=connection).delete()
         record(
             AuditEvent.Event.CONNECTION_CONNECTED,
             request=request,
@@ -487,6 +497,8 @@ def connection_store(
 # A token expiring sooner than this is refreshed first; a token that lives shorter than twice this
 # is refreshed in its second half instead, so that not every request refreshes it.
 REFRESH_MARGIN = timedelta(seconds=60)
+# Scopes a narrowed token keeps when the member granted them: they grant no access of their own.
+KEEPS_REFRESH = ("offline_access",)
 
 
 class VaultRefused(Exception):
@@ -513,6 +525,19 @@ class VaultUnavailable(Exception):
     """The provider could not refresh the token just now (timeout, unreachable, 5xx); nothing changed."""
 
 
+class ScopesNotNarrowed(Exception):
+    """The provider cannot give a token limited to the app's scopes, and may not exceed them (403).
+
+    RFC 6750 §3.1 `insufficient_scope`: the token Latch could hand out carries more than the app
+    declared, which the provider's `tokens_may_exceed_scopes` does not allow.
+    """
+
+    def __init__(self, message: str, *, scopes: list[str], provider_scopes: list[str] | None) -> None:
+        self.scopes = scopes
+        self.provider_scopes = provider_scopes  # what the provider answered with; None: it did not say
+        super().__init__(message)
+
+
 @dataclass(frozen=True)
 class VaultToken:
     access_token: str = field(repr=False)
@@ -532,23 +557,35 @@ def _covers(connection: Connection | None, scopes: list[str]) -> str:
     return ""
 
 
-def _expiring(connection: Connection) -> bool:
-    if connection.expires_at is None:
+def _expiring(token: Connection | ScopedToken) -> bool:
+    if token.expires_at is None:
         return False
     margin = REFRESH_MARGIN
-    if connection.token_obtained_at is not None:
-        margin = min(margin, (connection.expires_at - connection.token_obtained_at) / 2)
-    return connection.expires_at <= timezone.now() + margin
+    if token.token_obtained_at is not None:
+        margin = min(margin, (token.expires_at - token.token_obtained_at) / 2)
+    return token.expires_at <= timezone.now() + margin
+
+
+def _can_refresh(connection: Connection) -> bool:
+    return (
+        UpstreamProvider.GrantType.REFRESH_TOKEN in connection.provider.grant_types
+        and connection.refresh_token != ""
+    )
 
 
 def connection_token(*, user: Any, application: Any, provider_slug: str, scopes: list[str]) -> VaultToken:
-    """The member's upstream access token for `application`, refreshed first when close to expiry.
+    """The member's upstream access token for `application`, limited to the scopes asked for.
+
+    The connection's own token carries every scope the member granted (apps share the connection).
+    An app asking for fewer gets a token narrowed to them (`_scoped_token`); where the provider
+    cannot narrow it, ScopesNotNarrowed, unless the provider is marked `tokens_may_exceed_scopes`.
+    A token close to expiry is refreshed first.
 
     Raises UpstreamProvider.DoesNotExist (unknown or disabled provider), VaultRefused (the app did
     not declare the provider, or asks beyond its declared scopes), NotConnected (what the app's
-    `on_missing` says to do), VaultUnavailable (a refresh that failed for now). Two requests for
-    an expiring token refresh it once: the refresh runs under the connection's row lock and the
-    second request, once it has the lock, finds the token fresh.
+    `on_missing` says to do), ScopesNotNarrowed, VaultUnavailable (a refresh that failed for now).
+    Two requests for an expiring token refresh it once: the refresh runs under the connection's
+    row lock and the second request, once it has the lock, finds the token fresh.
     """
     provider = UpstreamProvider.objects.get(slug=provider_slug, enabled=True)
     requirement = (
@@ -567,25 +604,211 @@ def connection_token(*, user: Any, application: Any, provider_slug: str, scopes:
             f"Not among the {provider.name} scopes this app declared: {', '.join(beyond)}.",
             code="invalid_scope",
         )
-    connection = Connection.objects.filter(user=user, provider=provider).first()
+    connection = (
+        Connection.objects.filter(user=user, provider=provider).select_related("provider", "user").first()
+    )
     reason = _covers(connection, scopes)
     if connection is None or reason:
         raise NotConnected(reason=reason, requirement=requirement, scopes=scopes)
+    if set(connection.scopes) != set(scopes):
+        if _can_refresh(connection):
+            return _scoped_token(connection, scopes=scopes, requirement=requirement)
+        if not provider.tokens_may_exceed_scopes:
+            raise ScopesNotNarrowed(
+                f"{provider.name} cannot narrow the member's token to {' '.join(scopes)} (it cannot be "
+                "refreshed), and its tokens may not carry more scopes than asked.",
+                scopes=scopes,
+                provider_scopes=None,
+            )
     if _expiring(connection):
         connection = _connection_refresh(connection)
         if reason := _covers(connection, scopes):
             raise NotConnected(reason=reason, requirement=requirement, scopes=scopes)
+    return _hand_out(connection, connection)
+
+
+def _hand_out(connection: Connection, token: Connection | ScopedToken) -> VaultToken:
+    """`token` (the connection's own, or one narrowed from it) decrypted for the app; the use recorded."""
     try:
-        access = unseal(connection, "access_token")
+        access = unseal(token, "access_token")
     except crypto.VaultError:
         logger.exception("upstream.connection_undecryptable", extra={"connection": str(connection.pk)})
         raise VaultUnavailable("The stored token cannot be read.") from None
     Connection.objects.filter(pk=connection.pk).update(last_used_at=timezone.now())
     return VaultToken(
         access_token=access,
-        token_type=connection.token_type,
-        expires_at=connection.expires_at,
-        scopes=list(connection.scopes),
+        token_type=token.token_type,
+        expires_at=token.expires_at,
+        scopes=list(token.scopes),
+    )
+
+
+def _scoped_token(
+    connection: Connection, *, scopes: list[str], requirement: ApplicationUpstreamRequirement
+) -> VaultToken:
+    """A token of `connection` for `scopes` only: kept from an earlier request, or narrowed now.
+
+    Kept (ScopedToken, sealed) rather than obtained on each request: a refresh per request would
+    make every vault call wait for the provider and, at providers that rotate refresh tokens,
+    rotate on each call.
+    """
+    key = " ".join(sorted(scopes))
+    kept = ScopedToken.objects.filter(connection=connection, scope_key=key).first()
+    if kept is None or _expiring(kept):
+        kept = _scoped_token_obtain(connection, scopes=scopes, key=key, requirement=requirement)
+    return _hand_out(connection, kept)
+
+
+def _granted_scopes(token: dict[str, Any]) -> list[str] | None:
+    scope = token.get("scope")
+    return list(dict.fromkeys(scope.split())) if isinstance(scope, str) else None
+
+
+def _scoped_token_obtain(
+    connection: Connection, *, scopes: list[str], key: str, requirement: ApplicationUpstreamRequirement
+) -> ScopedToken:
+    """RFC 6749 §6 with `scope`: a new access token for `scopes` only, checked against the answer.
+
+    The provider must say which scopes it granted: an answer without `scope` (RFC 6749 §5.1 lets
+    it mean "as asked", but a provider that ignores `scope` answers the same way) or with more
+    than asked is not narrowed, and is refused unless the provider's `tokens_may_exceed_scopes`.
+    Fewer than asked: the member's grant shrank, the member must connect again. A new refresh token
+    in the answer replaces the connection's (it has the same scope, RFC 6749 §6) even when the
+    narrowed token is refused: the old one may be dead by now.
+    """
+    with transaction.atomic():
+        locked = (
+            Connection.objects.select_for_update().select_related("provider", "user").get(pk=connection.pk)
+        )
+        if locked.status != Connection.Status.ACTIVE:
+            raise NotConnected(reason=str(locked.status), requirement=requirement, scopes=scopes)
+        kept = ScopedToken.objects.filter(connection=locked, scope_key=key).first()
+        if kept is not None and not _expiring(kept):
+            return kept  # another request narrowed it while this one waited
+        outcome = _scoped_token_narrow(locked, scopes=scopes, key=key, requirement=requirement)
+    if isinstance(outcome, Exception):
+        logger.warning(
+            "upstream.not_narrowed",
+            extra={"connection": str(connection.pk), "provider": connection.provider_id, "scopes": scopes},
+        )
+        raise outcome  # after the transaction: an expiry or a rotated refresh token is kept
+    logger.info(
+        "upstream.narrowed", extra={"connection": str(connection.pk), "provider": connection.provider_id}
+    )
+    return outcome
+
+
+def _scoped_token_narrow(
+    locked: Connection, *, scopes: list[str], key: str, requirement: ApplicationUpstreamRequirement
+) -> ScopedToken | Exception:
+    """The refresh with `scope` and what its answer means: the token kept, or the refusal to raise."""
+    provider = locked.provider
+    refresh = _unseal_refresh_token(locked)
+    # OIDC Core §11: a refresh token comes with offline_access; narrowed without it, a provider may
+    # rotate the refresh token and send no new one (Latch itself does), ending the connection.
+    asked = [*scopes, *(scope for scope in KEEPS_REFRESH if scope in locked.scopes and scope not in scopes)]
+    token = _refresh_grant(locked, refresh, scopes=asked)
+    if token is None:
+        _connection_expire(locked, reason="invalid_grant")
+        return NotConnected(reason="expired", requirement=requirement, scopes=scopes)
+    _keep_rotated_refresh_token(locked, token, refresh)
+    granted = _granted_scopes(token)
+    if granted is None or not set(granted) <= set(asked):
+        if not provider.tokens_may_exceed_scopes:
+            return ScopesNotNarrowed(
+                f"{provider.name} did not narrow the member's token to {' '.join(scopes)}, and its "
+                "tokens may not carry more scopes than asked.",
+                scopes=scopes,
+                provider_scopes=granted,
+            )
+        granted = granted or list(locked.scopes)
+    elif not set(scopes) <= set(granted):
+        return NotConnected(reason="missing_scopes", requirement=requirement, scopes=scopes)
+    return _scoped_token_keep(locked, key, token, granted)
+
+
+def _scoped_token_keep(
+    connection: Connection, key: str, token: dict[str, Any], granted: list[str]
+) -> ScopedToken:
+    kept = ScopedToken.objects.filter(connection=connection, scope_key=key).first() or ScopedToken(
+        connection=connection, scope_key=key
+    )
+    seal(kept, "access_token", token["access_token"])
+    kept.scopes = granted
+    kept.token_type = str(token.get("token_type") or "Bearer")[:40]
+    kept.expires_at = _expires_at(token)
+    kept.token_obtained_at = timezone.now()
+    kept.save()
+    return kept
+
+
+def _keep_rotated_refresh_token(locked: Connection, token: dict[str, Any], refresh: str) -> None:
+    """Store a new refresh token from a narrowing refresh; the tokens obtained with the old are suspect.
+
+    A provider that rotates may have revoked every access token issued with the old refresh token
+    (django-oauth-toolkit does): the connection's own token is refreshed at its next use, and the
+    other narrowed tokens are obtained again.
+    """
+    if not isinstance(token.get("refresh_token"), str) or token["refresh_token"] == refresh:
+        return
+    seal(locked, "refresh_token", token["refresh_token"])
+    locked.expires_at = timezone.now()
+    locked.save(update_fields=["refresh_token", "expires_at", "updated"])
+    ScopedToken.objects.filter(connection=locked).delete()
+
+
+def _unseal_refresh_token(locked: Connection) -> str:
+    try:
+        return unseal(locked, "refresh_token")
+    except crypto.VaultError:
+        logger.exception("upstream.connection_undecryptable", extra={"connection": str(locked.pk)})
+        raise VaultUnavailable("The stored token cannot be read.") from None
+
+
+def _refresh_grant(
+    locked: Connection, refresh: str, *, scopes: list[str] | None = None
+) -> dict[str, Any] | None:
+    """RFC 6749 §6 at the provider (with `scope` when given); None: invalid_grant, the refresh token is dead.
+
+    Anything else (timeout, unreachable, a 5xx, another error, no access token) raises
+    VaultUnavailable.
+    """
+    provider = locked.provider
+    extra = {"scope": " ".join(scopes)} if scopes else {}
+    try:
+        with client.provider_session(provider) as session:
+            token = dict(session.refresh_token(provider.token_endpoint, refresh_token=refresh, **extra))
+    except OAuthError as exc:
+        if exc.error == "invalid_grant":
+            return None
+        logger.warning(
+            "upstream.refresh_refused",
+            extra={"connection": str(locked.pk), "provider": provider.slug, "error": exc.error},
+        )
+        raise VaultUnavailable(f"{provider.name} refused the refresh ({exc.error}).") from None
+    except (requests.RequestException, ValueError) as exc:
+        logger.warning(
+            "upstream.refresh_failed",
+            extra={"connection": str(locked.pk), "provider": provider.slug, "problem": type(exc).__name__},
+        )
+        raise VaultUnavailable(f"{provider.name} could not refresh the token just now.") from None
+    if not isinstance(token.get("access_token"), str):
+        raise VaultUnavailable(f"{provider.name} sent no access token.")
+    return token
+
+
+def _connection_expire(locked: Connection, *, reason: str) -> None:
+    """The connection cannot be refreshed any more: its dead tokens are deleted, the member must connect."""
+    locked.status = Connection.Status.EXPIRED
+    locked.access_token = locked.refresh_token = ""
+    locked.save(update_fields=["status", "access_token", "refresh_token", "updated"])
+    ScopedToken.objects.filter(connection=locked).delete()
+    record(
+        AuditEvent.Event.CONNECTION_EXPIRED,
+        user=locked.user,
+        provider=locked.provider_id,
+        connection=str(locked.pk),
+        reason=reason,
     )
 
 
@@ -596,82 +819,43 @@ def _connection_refresh(connection: Connection) -> Connection:
     expired and its dead tokens are deleted. Anything else (timeout, unreachable, a 5xx) raises
     VaultUnavailable and changes nothing.
     """
-    expired = False
     with transaction.atomic():
-        locked = Connection.objects.select_for_update().select_related("provider").get(pk=connection.pk)
+        locked = (
+            Connection.objects.select_for_update().select_related("provider", "user").get(pk=connection.pk)
+        )
         if locked.status != Connection.Status.ACTIVE or not _expiring(locked):
             return locked  # another request refreshed it (or it ended) while this one waited
         provider = locked.provider
-        try:
-            refresh = unseal(locked, "refresh_token")
-        except crypto.VaultError:
-            logger.exception("upstream.connection_undecryptable", extra={"connection": str(locked.pk)})
-            raise VaultUnavailable("The stored token cannot be read.") from None
-        if not refresh or UpstreamProvider.GrantType.REFRESH_TOKEN not in provider.grant_types:
+        if not _can_refresh(locked):
             if locked.expires_at is not None and locked.expires_at > timezone.now():
                 return locked  # cannot be refreshed, but still valid for a little while
-            expired = True
-            reason = "no_refresh_token"
-        else:
-            try:
-                with client.provider_session(provider) as session:
-                    token = dict(session.refresh_token(provider.token_endpoint, refresh_token=refresh))
-            except OAuthError as exc:
-                if exc.error != "invalid_grant":
-                    logger.warning(
-                        "upstream.refresh_refused",
-                        extra={"connection": str(locked.pk), "provider": provider.slug, "error": exc.error},
-                    )
-                    raise VaultUnavailable(f"{provider.name} refused the refresh ({exc.error}).") from None
-                expired = True
-                reason = "invalid_grant"
-            except (requests.RequestException, ValueError) as exc:
-                logger.warning(
-                    "upstream.refresh_failed",
-                    extra={
-                        "connection": str(locked.pk),
-                        "provider": provider.slug,
-                        "problem": type(exc).__name__,
-                    },
-                )
-                raise VaultUnavailable(f"{provider.name} could not refresh the token just now.") from None
-            else:
-                if not isinstance(token.get("access_token"), str):
-                    raise VaultUnavailable(f"{provider.name} sent no access token.")
-                seal(locked, "access_token", token["access_token"])
-                # RFC 6749 §6: a new refresh token replaces the old; without one, the old stays valid.
-                if isinstance(token.get("refresh_token"), str) and token["refresh_token"] != refresh:
-                    seal(locked, "refresh_token", token["refresh_token"])
-                if isinstance(token.get("scope"), str):
-                    locked.scopes = list(dict.fromkeys(token["scope"].split()))
-                locked.expires_at = _expires_at(token)
-                locked.token_type = str(token.get("token_type") or locked.token_type)[:40]
-                locked.last_refreshed_at = locked.token_obtained_at = timezone.now()
-                locked.save(
-                    update_fields=[
-                        "access_token",
-                        "refresh_token",
-                        "scopes",
-                        "expires_at",
-                        "token_type",
-                        "last_refreshed_at",
-                        "token_obtained_at",
-                        "updated",
-                    ]
-                )
-                logger.info(
-                    "upstream.refreshed", extra={"connection": str(locked.pk), "provider": provider.slug}
-                )
-                return locked
-        if expired:
-            locked.status = Connection.Status.EXPIRED
-            locked.access_token = locked.refresh_token = ""
-            locked.save(update_fields=["status", "access_token", "refresh_token", "updated"])
-            record(
-                AuditEvent.Event.CONNECTION_EXPIRED,
-                user=locked.user,
-                provider=provider.slug,
-                connection=str(locked.pk),
-                reason=reason,
-            )
+            _connection_expire(locked, reason="no_refresh_token")
+            return locked
+        refresh = _unseal_refresh_token(locked)
+        token = _refresh_grant(locked, refresh)
+        if token is None:
+            _connection_expire(locked, reason="invalid_grant")
+            return locked
+        seal(locked, "access_token", token["access_token"])
+        # RFC 6749 §6: a new refresh token replaces the old; without one, the old stays valid.
+        if isinstance(token.get("refresh_token"), str) and token["refresh_token"] != refresh:
+            seal(locked, "refresh_token", token["refresh_token"])
+        if (granted := _granted_scopes(token)) is not None:
+            locked.scopes = granted
+        locked.expires_at = _expires_at(token)
+        locked.token_type = str(token.get("token_type") or locked.token_type)[:40]
+        locked.last_refreshed_at = locked.token_obtained_at = timezone.now()
+        locked.save(
+            update_fields=[
+                "access_token",
+                "refresh_token",
+                "scopes",
+                "expires_at",
+                "token_type",
+                "last_refreshed_at",
+                "token_obtained_at",
+                "updated",
+            ]
+        )
+        logger.info("upstream.refreshed", extra={"connection": str(locked.pk), "provider": provider.slug})
     return locked

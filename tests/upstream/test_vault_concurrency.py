@@ -26,7 +26,11 @@ def test_two_concurrent_requests_for_an_expiring_token_refresh_once(upstream):
     member = UserFactory()
     requirement = RequirementFactory(provider=provider, scopes=["calendar.read"])
     connection = ConnectionFactory(
-        user=member, provider=provider, refresh="r-1", expires_at=timezone.now() + timedelta(seconds=10)
+        user=member,
+        provider=provider,
+        scopes=["calendar.read"],
+        refresh="r-1",
+        expires_at=timezone.now() + timedelta(seconds=10),
     )
     refreshes: list[str] = []
 
