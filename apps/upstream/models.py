@@ -248,6 +248,10 @@ class Connection(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="connections")
     provider = models.ForeignKey(UpstreamProvider, on_delete=models.CASCADE, related_name="connections")
+    # Which account at the provider this is (OIDC Core §5.7), when the provider said: a later connect
+    # must be the same account. `account` is how the member recognises it (name and email).
+    subject = models.CharField(_("subject at the provider"), max_length=255, blank=True)
+    account = models.CharField(_("account at the provider"), max_length=255, blank=True)
     scopes = models.JSONField(_("granted scopes"), default=list, blank=True)
     status = models.CharField(_("status"), max_length=16, choices=Status, default=Status.ACTIVE)
     token_type = models.CharField(_("token type"), max_length=40, default="Bearer")

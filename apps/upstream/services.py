@@ -6,7 +6,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import reduce
-from typing import Any
+from typing import Any, NoReturn
 
 import requests
 from authlib.integrations.base_client.errors import OAuthError
@@ -159,6 +159,11 @@ def _revoke_upstream(connection: Connection) -> str:
         ]
     except crypto.VaultError:
         logger.exception("upstream.scoped_token_undecryptable", extra={"connection": str(connection.pk)})
+    return _revoke_at_provider(provider, tokens, connection=str(connection.pk))
+
+
+def _revoke_at_provider(provider: UpstreamProvider, tokens: list[tuple[str, str]], *, connection: str) -> str:
+    """Revoke (token, type hint) pairs at the provider (RFC 7009), in order; what happened, never raises."""
     tokens = [(token, hint) for token, hint in tokens if token]
     if not tokens:
         return "no tokens were stored"
@@ -169,7 +174,7 @@ def _revoke_upstream(connection: Connection) -> str:
             client.revoke_token(provider, token=token, token_type_hint=hint)
     except (client.UpstreamError, crypto.VaultError) as exc:
         logger.warning(
-            "upstream.revocation_failed", extra={"connection": str(connection.pk), "provider": provider.slug}
+            "upstream.revocation_failed", extra={"connection": connection, "provider": provider.slug}
         )
         return f"not revoked at the provider: {exc}"
     return f"revoked at {provider.name}"
@@ -463,33 +468,92 @@ def connection_store(
     """Keep the tokens of a finished connect, sealed; the connection is active with the granted scopes.
 
     A provider that sends no new refresh token (some do so only the first time) leaves the one
-    Latch holds in place.
+    Latch holds in place. An account that is not the member's (`_another_account`) is refused with
+    FlowError: nothing is stored, and its new tokens are revoked where the provider can.
     """
-    token = result.token
     with transaction.atomic():
         connection = Connection.objects.select_for_update().filter(
             user=user, provider=provider
         ).first() or Connection(user=user, provider=provider)
-        seal(connection, "access_token", token["access_token"])
-        if isinstance(token.get("refresh_token"), str) and token["refresh_token"]:
-            seal(connection, "refresh_token", token["refresh_token"])
-        connection.scopes = result.granted_scopes
-        connection.status = Connection.Status.ACTIVE
-        connection.token_type = str(token.get("token_type") or "Bearer")[:40]
-        connection.expires_at = _expires_at(token)
-        connection.token_obtained_at = timezone.now()
-        connection.save()
-        # Narrowed from the tokens just replaced: the new grant may differ, and the old be revoked.
-        ScopedToken.objects.filter(connection=connection).delete()
-        record(
-            AuditEvent.Event.CONNECTION_CONNECTED,
-            request=request,
-            user=user,
-            provider=provider.slug,
-            connection=str(connection.pk),
-            scopes=connection.scopes,
-        )
+        refusal = _another_account(user=user, provider=provider, connection=connection, result=result)
+        if not refusal:
+            _connection_keep(request=request, connection=connection, result=result)
+    if refusal:
+        _connect_refused(provider=provider, result=result, message=refusal)  # outside the transaction
     return connection
+
+
+def _another_account(
+    *, user: Any, provider: UpstreamProvider, connection: Connection, result: flow.Result
+) -> str:
+    """Why the account the provider answered with is not this member's to connect ("" when it is).
+
+    The member is one account at a provider (OIDC Core §5.7: iss and sub): the one they sign in with,
+    and the one connected already (until they disconnect it). Connecting another (signed in at the
+    provider as someone else, or tricked into it) would hand apps that account's data as theirs.
+    """
+    account = result.account or "you signed in with there"
+    if result.subject and (
+        UpstreamIdentity.objects.filter(provider=provider, subject=result.subject).exclude(user=user).exists()
+    ):
+        return (
+            f"The {provider.name} account {account} signs in to another Latch account. Nothing was connected."
+        )
+    again = f"Nothing was connected: sign out at {provider.name}, then connect again with your own account."
+    signs_in = set(
+        UpstreamIdentity.objects.filter(user=user, provider=provider).values_list("subject", flat=True)
+    )
+    if signs_in and result.subject not in signs_in:
+        return f"The {provider.name} account {account} is not the one you sign in with. {again}"
+    if (
+        connection.subject
+        and connection.status != Connection.Status.REVOKED
+        and result.subject != connection.subject
+    ):
+        return (
+            f"The {provider.name} account {account} is not the one connected already "
+            f"({connection.account or connection.subject}). {again} To change accounts, disconnect first."
+        )
+    return ""
+
+
+def _connect_refused(*, provider: UpstreamProvider, result: flow.Result, message: str) -> NoReturn:
+    """Revoke the refused account's new tokens at the provider, which Latch does not keep; FlowError."""
+    tokens = [(result.token.get(hint), hint) for hint in ("refresh_token", "access_token")]
+    upstream = _revoke_at_provider(
+        provider, [(token, hint) for token, hint in tokens if isinstance(token, str)], connection="-"
+    )
+    logger.warning(
+        "upstream.connect_another_account", extra={"provider": provider.slug, "upstream": upstream}
+    )
+    raise flow.FlowError("another_account", message, provider=provider.slug, purpose=flow.Purpose.CONNECT)
+
+
+def _connection_keep(*, request: HttpRequest, connection: Connection, result: flow.Result) -> None:
+    """The connect's tokens sealed into `connection` (under its row lock), and the account it is."""
+    token = result.token
+    seal(connection, "access_token", token["access_token"])
+    if isinstance(token.get("refresh_token"), str) and token["refresh_token"]:
+        seal(connection, "refresh_token", token["refresh_token"])
+    connection.scopes = result.granted_scopes
+    connection.status = Connection.Status.ACTIVE
+    connection.token_type = str(token.get("token_type") or "Bearer")[:40]
+    connection.expires_at = _expires_at(token)
+    connection.token_obtained_at = timezone.now()
+    if result.subject:
+        connection.subject = result.subject[:255]
+        connection.account = result.account[:255]
+    connection.save()
+    # Narrowed from the tokens just replaced: the new grant may differ, and the old be revoked.
+    ScopedToken.objects.filter(connection=connection).delete()
+    record(
+        AuditEvent.Event.CONNECTION_CONNECTED,
+        request=request,
+        user=connection.user,
+        provider=connection.provider_id,
+        connection=str(connection.pk),
+        scopes=connection.scopes,
+    )
 
 
 # --- The vault: an app asks for the member's upstream access token --------------------------------

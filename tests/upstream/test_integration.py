@@ -419,10 +419,12 @@ def connect(browser: Browser, upstream: Upstream, provider, member, here: str) -
     connections = browser.submit(consent, button=("allow", "true"))
     assert connections.status_code == 200
     assert connections.url == f"{here}/accounts/connections"
-    assert "Your Upstream Latch account is connected." in connections.text
+    # The same upstream account as the member signs in with (step a), named on the page.
+    assert "Your Upstream Latch account Grace Hopper (grace@example.org) is connected." in connections.text
     assert "See the activities" in connections.text
     connection = Connection.objects.get(user=member, provider=provider)
     assert connection.status == Connection.Status.ACTIVE
+    assert connection.subject == upstream.member_sub
     assert set(connection.scopes) == {"openid", "email", "profile", API_SCOPE, "offline_access"}
     access, refresh_token = unseal(connection, "access_token"), unseal(connection, "refresh_token")
     for stored, plain in ((connection.access_token, access), (connection.refresh_token, refresh_token)):
