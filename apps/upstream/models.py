@@ -263,6 +263,9 @@ class Connection(models.Model):
     # lifetime, which bounds how early the vault refreshes it (services.REFRESH_MARGIN).
     token_obtained_at = models.DateTimeField(_("access token obtained"), null=True, blank=True)
     last_used_at = models.DateTimeField(_("last used by an app"), null=True, blank=True)
+    # The refresh lease (services._lease_claim): a request spending the refresh token holds it until
+    # then, without a transaction open across the provider's answer; a crashed request's lapses.
+    refreshing_until = models.DateTimeField(_("being refreshed until"), null=True, blank=True, editable=False)
     created = models.DateTimeField(_("connected"), auto_now_add=True)
     updated = models.DateTimeField(_("updated"), auto_now=True)
 

@@ -3,6 +3,8 @@
 import logging
 import operator
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import reduce
@@ -10,6 +12,7 @@ from typing import Any, NoReturn
 
 import requests
 from authlib.integrations.base_client.errors import OAuthError
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, models, transaction
@@ -194,8 +197,17 @@ def connection_revoke(*, connection: Connection, actor: Actor) -> RevokeOutcome:
         locked = Connection.objects.select_for_update().get(pk=connection.pk)
         locked.access_token = locked.refresh_token = ""
         locked.status = Connection.Status.REVOKED
-        locked.expires_at = None
-        locked.save(update_fields=["access_token", "refresh_token", "status", "expires_at", "updated"])
+        locked.expires_at = locked.refreshing_until = None
+        locked.save(
+            update_fields=[
+                "access_token",
+                "refresh_token",
+                "status",
+                "expires_at",
+                "refreshing_until",
+                "updated",
+            ]
+        )
         ScopedToken.objects.filter(connection=locked).delete()
         actor.record(
             AuditEvent.Event.CONNECTION_REVOKED,
@@ -540,6 +552,7 @@ def _connection_keep(*, request: HttpRequest, connection: Connection, result: fl
     connection.token_type = str(token.get("token_type") or "Bearer")[:40]
     connection.expires_at = _expires_at(token)
     connection.token_obtained_at = timezone.now()
+    connection.refreshing_until = None  # a refresh still running for the old tokens must not write
     if result.subject:
         connection.subject = result.subject[:255]
         connection.account = result.account[:255]
@@ -648,8 +661,9 @@ def connection_token(*, user: Any, application: Any, provider_slug: str, scopes:
     Raises UpstreamProvider.DoesNotExist (unknown or disabled provider), VaultRefused (the app did
     not declare the provider, or asks beyond its declared scopes), NotConnected (what the app's
     `on_missing` says to do), ScopesNotNarrowed, VaultUnavailable (a refresh that failed for now).
-    Two requests for an expiring token refresh it once: the refresh runs under the connection's
-    row lock and the second request, once it has the lock, finds the token fresh.
+    Two requests for an expiring token refresh it once: the first takes the connection's refresh
+    lease, the second waits for its result (`_under_refresh_lease`); no transaction or row lock is
+    held while the provider answers.
     """
     provider = UpstreamProvider.objects.get(slug=provider_slug, enabled=True)
     requirement = (
@@ -740,55 +754,70 @@ def _scoped_token_obtain(
     in the answer replaces the connection's (it has the same scope, RFC 6749 §6) even when the
     narrowed token is refused: the old one may be dead by now.
     """
-    with transaction.atomic():
-        locked = (
-            Connection.objects.select_for_update().select_related("provider", "user").get(pk=connection.pk)
-        )
-        if locked.status != Connection.Status.ACTIVE:
-            raise NotConnected(reason=str(locked.status), requirement=requirement, scopes=scopes)
-        kept = ScopedToken.objects.filter(connection=locked, scope_key=key).first()
-        if kept is not None and not _expiring(kept):
-            return kept  # another request narrowed it while this one waited
-        outcome = _scoped_token_narrow(locked, scopes=scopes, key=key, requirement=requirement)
-    if isinstance(outcome, Exception):
-        logger.warning(
-            "upstream.not_narrowed",
-            extra={"connection": str(connection.pk), "provider": connection.provider_id, "scopes": scopes},
-        )
-        raise outcome  # after the transaction: an expiry or a rotated refresh token is kept
-    logger.info(
-        "upstream.narrowed", extra={"connection": str(connection.pk), "provider": connection.provider_id}
-    )
-    return outcome
+
+    def ready(current: Connection) -> ScopedToken | None:
+        if current.status != Connection.Status.ACTIVE:
+            raise NotConnected(reason=str(current.status), requirement=requirement, scopes=scopes)
+        kept = ScopedToken.objects.filter(connection=current, scope_key=key).first()
+        return kept if kept is not None and not _expiring(kept) else None
+
+    def meanwhile(current: Connection) -> ScopedToken | None:
+        kept = ScopedToken.objects.filter(connection=current, scope_key=key).first()
+        return kept if kept is not None and _still_valid(kept) else None
+
+    def narrow(current: Connection, lease: datetime) -> ScopedToken:
+        return _scoped_token_narrow(current, lease, scopes=scopes, key=key, requirement=requirement)
+
+    return _under_refresh_lease(connection, ready=ready, spend=narrow, meanwhile=meanwhile)
 
 
 def _scoped_token_narrow(
-    locked: Connection, *, scopes: list[str], key: str, requirement: ApplicationUpstreamRequirement
-) -> ScopedToken | Exception:
-    """The refresh with `scope` and what its answer means: the token kept, or the refusal to raise."""
-    provider = locked.provider
-    refresh = _unseal_refresh_token(locked)
+    current: Connection,
+    lease: datetime,
+    *,
+    scopes: list[str],
+    key: str,
+    requirement: ApplicationUpstreamRequirement,
+) -> ScopedToken:
+    """The refresh with `scope` (no transaction open), then what its answer means, written under the lease."""
+    provider = current.provider
+    refresh = _unseal_refresh_token(current)
     # OIDC Core §11: a refresh token comes with offline_access; narrowed without it, a provider may
     # rotate the refresh token and send no new one (Latch itself does), ending the connection.
-    asked = [*scopes, *(scope for scope in KEEPS_REFRESH if scope in locked.scopes and scope not in scopes)]
-    token = _refresh_grant(locked, refresh, scopes=asked)
+    asked = [*scopes, *(scope for scope in KEEPS_REFRESH if scope in current.scopes and scope not in scopes)]
+    token = _refresh_grant(current, refresh, scopes=asked)
     if token is None:
-        _connection_expire(locked, reason="invalid_grant")
-        return NotConnected(reason="expired", requirement=requirement, scopes=scopes)
-    _keep_rotated_refresh_token(locked, token, refresh)
+        _connection_expire(current, lease, reason="invalid_grant")
+        raise NotConnected(reason="expired", requirement=requirement, scopes=scopes)
     granted = _granted_scopes(token)
-    if granted is None or not set(granted) <= set(asked):
-        if not provider.tokens_may_exceed_scopes:
-            return ScopesNotNarrowed(
-                f"{provider.name} did not narrow the member's token to {' '.join(scopes)}, and its "
-                "tokens may not carry more scopes than asked.",
-                scopes=scopes,
-                provider_scopes=granted,
-            )
-        granted = granted or list(locked.scopes)
-    elif not set(scopes) <= set(granted):
-        return NotConnected(reason="missing_scopes", requirement=requirement, scopes=scopes)
-    return _scoped_token_keep(locked, key, token, granted)
+    outcome: ScopedToken | Exception
+    with _holding_lease(current, lease) as held:
+        if not held:
+            outcome = _refresh_lost(current, token, refresh, requirement=requirement, scopes=scopes)
+        else:
+            _keep_rotated_refresh_token(current, token, refresh)
+            if granted is None or not set(granted) <= set(asked):
+                if provider.tokens_may_exceed_scopes:
+                    outcome = _scoped_token_keep(current, key, token, granted or list(current.scopes))
+                else:
+                    outcome = ScopesNotNarrowed(
+                        f"{provider.name} did not narrow the member's token to {' '.join(scopes)}, and "
+                        "its tokens may not carry more scopes than asked.",
+                        scopes=scopes,
+                        provider_scopes=granted,
+                    )
+            elif not set(scopes) <= set(granted):
+                outcome = NotConnected(reason="missing_scopes", requirement=requirement, scopes=scopes)
+            else:
+                outcome = _scoped_token_keep(current, key, token, granted)
+    if isinstance(outcome, Exception):
+        logger.warning(
+            "upstream.not_narrowed",
+            extra={"connection": str(current.pk), "provider": provider.slug, "scopes": scopes},
+        )
+        raise outcome  # after the transaction: a rotated refresh token is kept
+    logger.info("upstream.narrowed", extra={"connection": str(current.pk), "provider": provider.slug})
+    return outcome
 
 
 def _scoped_token_keep(
@@ -861,65 +890,203 @@ def _refresh_grant(
     return token
 
 
-def _connection_expire(locked: Connection, *, reason: str) -> None:
+def _connection_expire(current: Connection, lease: datetime, *, reason: str) -> None:
     """The connection cannot be refreshed any more: its dead tokens are deleted, the member must connect."""
-    locked.status = Connection.Status.EXPIRED
-    locked.access_token = locked.refresh_token = ""
-    locked.save(update_fields=["status", "access_token", "refresh_token", "updated"])
-    ScopedToken.objects.filter(connection=locked).delete()
-    record(
-        AuditEvent.Event.CONNECTION_EXPIRED,
-        user=locked.user,
-        provider=locked.provider_id,
-        connection=str(locked.pk),
-        reason=reason,
+    with _holding_lease(current, lease) as held:
+        if not held:
+            return  # disconnected meanwhile, or another request took over: nothing of this one's to end
+        current.status = Connection.Status.EXPIRED
+        current.access_token = current.refresh_token = ""
+        current.save(update_fields=["status", "access_token", "refresh_token", "updated"])
+        ScopedToken.objects.filter(connection=current).delete()
+        record(
+            AuditEvent.Event.CONNECTION_EXPIRED,
+            user=current.user,
+            provider=current.provider_id,
+            connection=str(current.pk),
+            reason=reason,
+        )
+
+
+# --- The refresh lease: who may spend the refresh token, without a transaction across the HTTP call ---
+
+# How long a request waits for another's refresh before handing out the still-valid token, or 503.
+REFRESH_WAIT_SECONDS = 3.0
+REFRESH_POLL_SECONDS = 0.05
+
+
+def _lease_length() -> timedelta:
+    """A refresh's longest wait for the provider (connect, then read, each up to the timeout), and a margin.
+
+    A request that dies while holding the lease (a killed worker) leaves it to lapse after this.
+    """
+    return timedelta(seconds=2 * settings.LATCH_UPSTREAM_TIMEOUT + 5)
+
+
+def _connection_read(pk: Any) -> Connection:
+    return Connection.objects.select_related("provider", "user").get(pk=pk)
+
+
+def _lease_claim(connection: Connection) -> datetime | None:
+    """Take the lease if nobody holds it (or theirs lapsed): one compare-and-swap UPDATE, no lock held.
+
+    The lease's end is its owner's token: the write-back and the release compare it.
+    """
+    now = timezone.now()
+    lease = now + _lease_length()
+    free = Q(refreshing_until__isnull=True) | Q(refreshing_until__lte=now)
+    claimed = Connection.objects.filter(free, pk=connection.pk, status=Connection.Status.ACTIVE).update(
+        refreshing_until=lease
     )
+    return lease if claimed else None
+
+
+def _lease_release(connection: Connection, lease: datetime) -> None:
+    Connection.objects.filter(pk=connection.pk, refreshing_until=lease).update(refreshing_until=None)
+
+
+@contextmanager
+def _holding_lease(connection: Connection, lease: datetime) -> Iterator[bool]:
+    """A short transaction with the row locked: True while the lease is still this request's and the
+    connection still active (a disconnect meanwhile, or a lapsed lease, makes it False)."""
+    with transaction.atomic():
+        yield (
+            Connection.objects.select_for_update()
+            .filter(pk=connection.pk, status=Connection.Status.ACTIVE, refreshing_until=lease)
+            .exists()
+        )
+
+
+def _under_refresh_lease[T](
+    connection: Connection,
+    *,
+    ready: Callable[[Connection], T | None],
+    spend: Callable[[Connection, datetime], T],
+    meanwhile: Callable[[Connection], T | None],
+) -> T:
+    """Run `spend` (which uses the refresh token at the provider) holding the connection's refresh lease.
+
+    `ready(connection)` is the result without spending, if there is one already (another request
+    just refreshed, or the connection ended). A request finding the lease taken polls for up to
+    REFRESH_WAIT_SECONDS for that request's result; after that, `meanwhile(connection)` (a token
+    that is still valid) or VaultUnavailable. The lease is released however `spend` ends.
+    """
+    deadline = time.monotonic() + REFRESH_WAIT_SECONDS
+    current = connection
+    while True:
+        current = _connection_read(current.pk)
+        if (result := ready(current)) is not None:
+            return result
+        if (lease := _lease_claim(current)) is not None:
+            try:
+                current = _connection_read(current.pk)
+                if (result := ready(current)) is not None:
+                    return result  # finished by another request between the read and the claim
+                return spend(current, lease)
+            finally:
+                _lease_release(current, lease)
+        if time.monotonic() >= deadline:
+            break
+        time.sleep(REFRESH_POLL_SECONDS)
+    if (result := meanwhile(current)) is not None:
+        return result
+    raise VaultUnavailable(f"{current.provider.name} is still refreshing the token for another request.")
+
+
+def _refresh_lost(
+    current: Connection,
+    token: dict[str, Any],
+    refresh: str,
+    *,
+    requirement: ApplicationUpstreamRequirement | None = None,
+    scopes: list[str] | None = None,
+) -> Exception:
+    """The provider answered, but the lease is no longer this request's: nothing of the answer is kept.
+
+    Disconnected meanwhile: the tokens the provider just issued are revoked there too (the
+    disconnect revoked only those Latch held). A lapsed lease another request took over: its
+    tokens are the connection's now; these are only dropped, since revoking a refresh token may
+    end the whole grant at some providers.
+    """
+    status = Connection.objects.filter(pk=current.pk).values_list("status", flat=True).first()
+    if status != Connection.Status.ACTIVE:
+        new = [(token.get("refresh_token"), "refresh_token"), (token.get("access_token"), "access_token")]
+        upstream = _revoke_at_provider(
+            current.provider,
+            [(value, hint) for value, hint in new if isinstance(value, str) and value != refresh],
+            connection=str(current.pk),
+        )
+        logger.warning(
+            "upstream.refresh_after_disconnect", extra={"connection": str(current.pk), "upstream": upstream}
+        )
+        if requirement is not None:
+            return NotConnected(
+                reason=str(status or "not_connected"), requirement=requirement, scopes=scopes or []
+            )
+    else:
+        logger.warning("upstream.refresh_lease_lapsed", extra={"connection": str(current.pk)})
+    return VaultUnavailable(f"{current.provider.name} took too long to refresh the token.")
 
 
 def _connection_refresh(connection: Connection) -> Connection:
-    """RFC 6749 §6 under the row lock; returns the connection as it is afterwards (maybe expired).
+    """RFC 6749 §6 under the refresh lease; returns the connection as it is afterwards (maybe expired).
 
     invalid_grant (the refresh token expired or was revoked upstream) is final: the connection turns
     expired and its dead tokens are deleted. Anything else (timeout, unreachable, a 5xx) raises
-    VaultUnavailable and changes nothing.
+    VaultUnavailable and changes nothing. Two requests for an expiring token refresh it once: the
+    second waits for the first's result (or hands out the token while it is still valid).
     """
-    with transaction.atomic():
-        locked = (
-            Connection.objects.select_for_update().select_related("provider", "user").get(pk=connection.pk)
-        )
-        if locked.status != Connection.Status.ACTIVE or not _expiring(locked):
-            return locked  # another request refreshed it (or it ended) while this one waited
-        provider = locked.provider
-        if not _can_refresh(locked):
-            if locked.expires_at is not None and locked.expires_at > timezone.now():
-                return locked  # cannot be refreshed, but still valid for a little while
-            _connection_expire(locked, reason="no_refresh_token")
-            return locked
-        refresh = _unseal_refresh_token(locked)
-        token = _refresh_grant(locked, refresh)
-        if token is None:
-            _connection_expire(locked, reason="invalid_grant")
-            return locked
-        seal(locked, "access_token", token["access_token"])
-        # RFC 6749 §6: a new refresh token replaces the old; without one, the old stays valid.
-        if isinstance(token.get("refresh_token"), str) and token["refresh_token"] != refresh:
-            seal(locked, "refresh_token", token["refresh_token"])
-        if (granted := _granted_scopes(token)) is not None:
-            locked.scopes = granted
-        locked.expires_at = _expires_at(token)
-        locked.token_type = str(token.get("token_type") or locked.token_type)[:40]
-        locked.last_refreshed_at = locked.token_obtained_at = timezone.now()
-        locked.save(
-            update_fields=[
-                "access_token",
-                "refresh_token",
-                "scopes",
-                "expires_at",
-                "token_type",
-                "last_refreshed_at",
-                "token_obtained_at",
-                "updated",
-            ]
-        )
-        logger.info("upstream.refreshed", extra={"connection": str(locked.pk), "provider": provider.slug})
-    return locked
+
+    def ready(current: Connection) -> Connection | None:
+        return current if current.status != Connection.Status.ACTIVE or not _expiring(current) else None
+
+    def meanwhile(current: Connection) -> Connection | None:
+        return current if _still_valid(current) else None
+
+    return _under_refresh_lease(connection, ready=ready, spend=_connection_refresh_spend, meanwhile=meanwhile)
+
+
+def _still_valid(token: Connection | ScopedToken) -> bool:
+    return token.expires_at is None or token.expires_at > timezone.now()
+
+
+def _connection_refresh_spend(current: Connection, lease: datetime) -> Connection:
+    if not _can_refresh(current):
+        if not _still_valid(current):
+            _connection_expire(current, lease, reason="no_refresh_token")
+        return _connection_read(current.pk)  # else: cannot be refreshed, but valid for a little while
+    refresh = _unseal_refresh_token(current)
+    token = _refresh_grant(current, refresh)
+    if token is None:
+        _connection_expire(current, lease, reason="invalid_grant")
+        return _connection_read(current.pk)
+    with _holding_lease(current, lease) as held:
+        if held:
+            seal(current, "access_token", token["access_token"])
+            # RFC 6749 §6: a new refresh token replaces the old; without one, the old stays valid.
+            if isinstance(token.get("refresh_token"), str) and token["refresh_token"] != refresh:
+                seal(current, "refresh_token", token["refresh_token"])
+            if (granted := _granted_scopes(token)) is not None:
+                current.scopes = granted
+            current.expires_at = _expires_at(token)
+            current.token_type = str(token.get("token_type") or current.token_type)[:40]
+            current.last_refreshed_at = current.token_obtained_at = timezone.now()
+            current.save(
+                update_fields=[
+                    "access_token",
+                    "refresh_token",
+                    "scopes",
+                    "expires_at",
+                    "token_type",
+                    "last_refreshed_at",
+                    "token_obtained_at",
+                    "updated",
+                ]
+            )
+    if not held:
+        lost = _refresh_lost(current, token, refresh)
+        if Connection.objects.filter(pk=current.pk, status=Connection.Status.ACTIVE).exists():
+            raise lost
+        return _connection_read(current.pk)
+    logger.info("upstream.refreshed", extra={"connection": str(current.pk), "provider": current.provider_id})
+    return current

@@ -1,7 +1,7 @@
 """Races on PostgreSQL: two apps' requests for the same expiring token make one upstream refresh.
 
-The refresh runs under the connection's row lock; the upstream is slow, so the second request is
-certain to arrive while the first holds the lock. It then finds the token fresh and refreshes nothing.
+The first request takes the connection's refresh lease; the upstream is slow, so the second request
+is certain to arrive while the first holds it. It waits for the first's result and refreshes nothing.
 """
 
 import time
