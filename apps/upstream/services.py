@@ -688,7 +688,7 @@ def connection_token(*, user: Any, application: Any, provider_slug: str, scopes:
     reason = _covers(connection, scopes)
     if connection is None or reason:
         raise NotConnected(reason=reason, requirement=requirement, scopes=scopes)
-    if set(connection.scopes) != set(scopes):
+    if set(connection.scopes) - set(scopes) - set(KEEPS_REFRESH):
         if _can_refresh(connection):
             return _scoped_token(connection, scopes=scopes, requirement=requirement)
         if not provider.tokens_may_exceed_scopes:

@@ -93,6 +93,19 @@ def test_narrowing_keeps_offline_access_so_the_provider_keeps_issuing_refresh_to
     assert sent["scope"] == ["calendar.read offline_access"]
 
 
+def test_a_connection_with_only_offline_access_beyond_the_apps_scopes_is_not_narrowed(
+    reader, provider, connection, upstream
+):
+    """offline_access grants no access of its own: a narrowed token would carry it too."""
+    Connection.objects.filter(pk=connection.pk).update(scopes=["calendar.read", "offline_access"])
+
+    response = reader.post(token_path(provider), {})
+
+    assert response.json()["access_token"] == "full-access"
+    assert response.json()["scopes"] == ["calendar.read", "offline_access"]
+    assert not upstream.calls
+
+
 def test_a_narrowed_token_carrying_offline_access_the_member_did_not_grant_is_refused(
     reader, provider, connection, upstream
 ):
