@@ -357,3 +357,18 @@ def test_the_same_upstream_account_reconnects(browser, idp, upstream, provider, 
     connection = Connection.objects.get(user=member, provider=provider)
     assert unseal(connection, "access_token") == "access-of-alice-at-idp"
     assert not revoked_tokens(upstream, provider)
+
+
+def test_a_connect_without_an_id_token_learns_the_account_from_userinfo(browser, upstream, member):
+    provider = UpstreamProviderFactory(default_scopes=[])
+    idp = FakeIdP(upstream, provider)
+    UpstreamIdentityFactory(user=member, provider=provider, subject="alice-at-idp")
+    upstream.get(provider.userinfo_endpoint, json={"sub": "mallory-at-idp"})
+    upstream.post(provider.revocation_endpoint)
+    start = idp.start(browser, connect_path(provider, "calendar.read"))
+    idp.answer_token(access_token="access-of-mallory")
+
+    response = idp.callback(browser, start)
+
+    assert "not the one you sign in with" in next(str(m) for m in get_messages(response.wsgi_request))
+    assert not Connection.objects.exists()
