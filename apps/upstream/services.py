@@ -792,9 +792,7 @@ def _scoped_token_narrow(
     granted = _granted_scopes(token)
     outcome: ScopedToken | Exception
     with _holding_lease(current, lease) as held:
-        if not held:
-            outcome = _refresh_lost(current, token, refresh, requirement=requirement, scopes=scopes)
-        else:
+        if held:
             _keep_rotated_refresh_token(current, token, refresh)
             if granted is None or not set(granted) <= set(asked):
                 if provider.tokens_may_exceed_scopes:
@@ -810,6 +808,8 @@ def _scoped_token_narrow(
                 outcome = NotConnected(reason="missing_scopes", requirement=requirement, scopes=scopes)
             else:
                 outcome = _scoped_token_keep(current, key, token, granted)
+    if not held:  # after the transaction: revoking the provider's new tokens is an HTTP call
+        outcome = _refresh_lost(current, token, refresh, requirement=requirement, scopes=scopes)
     if isinstance(outcome, Exception):
         logger.warning(
             "upstream.not_narrowed",

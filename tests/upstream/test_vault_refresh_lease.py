@@ -106,7 +106,13 @@ def test_a_refresh_racing_a_disconnect_does_not_resurrect_the_connection(api, me
 
 def test_a_narrowing_racing_a_disconnect_keeps_no_narrowed_token(api, member, provider, upstream):
     connection = ConnectionFactory(user=member, provider=provider, scopes=["openid", "calendar.read"])
-    upstream.post(provider.revocation_endpoint)
+    revoked: list[tuple[str, bool]] = []
+
+    def revoke(request):
+        revoked.append((parse_qs(str(request.body))["token"][0], db_connection.in_atomic_block))
+        return 200, {}, ""
+
+    upstream.add_callback("POST", provider.revocation_endpoint, callback=revoke)
 
     def member_disconnects_meanwhile(request):
         services.connection_revoke(connection=connection, actor=services.Actor(user=member))
@@ -119,6 +125,9 @@ def test_a_narrowing_racing_a_disconnect_keeps_no_narrowed_token(api, member, pr
     assert response.status_code == 409
     assert response.json()["reason"] == "revoked"
     assert not ScopedToken.objects.exists()
+    # The narrowed token issued meanwhile is revoked too, with no transaction open.
+    assert ("narrowed", False) in revoked
+    assert not [token for token, in_transaction in revoked if in_transaction]
 
 
 def test_a_lease_left_by_a_crashed_refresh_expires(api, member, provider, upstream):
