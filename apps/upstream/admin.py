@@ -71,7 +71,7 @@ class UpstreamProviderAdmin(admin.ModelAdmin):
                 )
             },
         ),
-        ("Scopes", {"fields": ("default_scopes", "available_scopes")}),
+        ("Scopes", {"fields": ("default_scopes", "available_scopes", "tokens_may_exceed_scopes")}),
         ("History", {"fields": ("created", "updated"), "classes": ("collapse",)}),
     )
 
@@ -176,11 +176,14 @@ class ConnectionAdmin(ReadOnlyAdmin):
     fields = (
         "user",
         "provider",
+        "account",
+        "subject",
         "status",
         "granted_scopes",
         "token_type",
         "expires_at",
         "last_refreshed_at",
+        "refreshing_until",
         "last_used_at",
         "created",
         "updated",

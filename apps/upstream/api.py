@@ -4,9 +4,12 @@ An app acting for a member (a user token with the `connections` scope) gets the 
 access token for the provider, never the refresh token. Answers:
 
 - 200: `access_token`, `token_type`, `expires_at` (null: the provider did not say), `scopes` (what
-  the member granted at the provider; the token carries all of them).
+  the token carries: the scopes asked for, narrowed by a refresh where the member granted more).
 - 403 `access_denied`: the app declared no requirement for this provider (admin: Application
   upstream requirements). 403 `invalid_scope`: scopes beyond what the app declared.
+- 403 `insufficient_scope` (RFC 6750 §3.1) with `scope` (what the app asked for) and, when the
+  provider said, `provider_scope`: the provider cannot narrow the token to those scopes, and the
+  administrator did not allow its tokens to carry more than asked.
 - Without an active connection covering the scopes (`reason`: not_connected, expired, revoked or
   missing_scopes), what the app's requirement says: `prompt_connect` 409 `not_connected` with a
   `connect_url` to send the member to; `ignore` 409 `not_connected` without one (the app carries on);
@@ -21,7 +24,7 @@ from typing import cast
 from urllib.parse import urlencode
 
 from django.urls import reverse
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse, PolymorphicProxySerializer, extend_schema
 from rest_framework import serializers, status
 from rest_framework.exceptions import NotFound
 from rest_framework.request import Request
@@ -40,8 +43,9 @@ RETRY_AFTER_SECONDS = 30
 class ConnectionTokenApi(APIView):
     """The member's access token at an upstream provider, fresh (refreshed first when about to expire).
 
-    Errors: 403 access_denied / invalid_scope (not declared by the app), 409 not_connected (with
-    connect_url when the app's requirement is prompt_connect), 503 temporarily_unavailable.
+    Errors: 403 access_denied / invalid_scope (not declared by the app), 403 insufficient_scope
+    (cannot be narrowed to the scopes), 409 not_connected (with connect_url when the app's
+    requirement is prompt_connect), 503 temporarily_unavailable.
     """
 
     required_scopes = "connections"
@@ -73,15 +77,28 @@ class ConnectionTokenApi(APIView):
         error = serializers.CharField()
         error_description = serializers.CharField()
 
+    class InsufficientScopeSerializer(serializers.Serializer):
+        error = serializers.CharField(help_text="insufficient_scope")
+        error_description = serializers.CharField()
+        scope = serializers.CharField(help_text="The upstream scopes asked for, space-separated.")
+        provider_scope = serializers.CharField(
+            required=False, help_text="The scopes the provider's token carries, when it said."
+        )
+
     @extend_schema(
         operation_id="connections_token",
         request=InputSerializer,
         responses={
             200: OutputSerializer,
             403: OpenApiResponse(
-                NotConnectedSerializer,
+                PolymorphicProxySerializer(
+                    component_name="ConnectionTokenRefused",
+                    serializers=[NotConnectedSerializer, InsufficientScopeSerializer],
+                    resource_type_field_name=None,
+                ),
                 description="access_denied or invalid_scope: beyond what the app declared; access_denied "
-                "with a reason: not connected, and the app's requirement is on_missing=error.",
+                "with a reason: not connected, and the app's requirement is on_missing=error; "
+                "insufficient_scope: the token cannot be narrowed to the scopes asked for.",
             ),
             404: OpenApiResponse(ErrorSerializer, description="No such provider."),
             409: OpenApiResponse(NotConnectedSerializer, description="not_connected."),
@@ -107,6 +124,15 @@ class ConnectionTokenApi(APIView):
             )
         except services.NotConnected as exc:
             return self._not_connected(request, exc)
+        except services.ScopesNotNarrowed as exc:
+            body = {
+                "error": "insufficient_scope",
+                "error_description": str(exc),
+                "scope": " ".join(exc.scopes),
+            }
+            if exc.provider_scopes is not None:
+                body["provider_scope"] = " ".join(exc.provider_scopes)
+            return Response(body, status=status.HTTP_403_FORBIDDEN)
         except services.VaultUnavailable as exc:
             return Response(
                 {"error": "temporarily_unavailable", "error_description": str(exc)},

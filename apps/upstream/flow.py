@@ -106,6 +106,15 @@ class Result:
         return self.claims.get("email_verified") in (True, "true")
 
     @property
+    def account(self) -> str:
+        """How the member recognises the account: "Name (email)", either alone, or the subject."""
+        name, email = (self.claims.get(claim) for claim in ("name", "email"))
+        name, email = (value if isinstance(value, str) else "" for value in (name, email))
+        if name and email:
+            return f"{name} ({email})"
+        return name or email or self.subject
+
+    @property
     def granted_scopes(self) -> list[str]:
         """RFC 6749 §5.1: `scope` is left out when the provider granted exactly what was asked."""
         scope = self.token.get("scope")
@@ -218,8 +227,8 @@ def finish(request: HttpRequest, provider: UpstreamProvider, pending: Pending) -
         claims = _id_token_claims(provider, token["id_token"], nonce=pending.nonce, fail=fail)
     elif "openid" in pending.scopes and provider.jwks_uri:
         raise fail("no_id_token", f"{provider.name} sent no id_token.")
-    elif pending.purpose == Purpose.CONNECT:
-        claims = {}
+    elif pending.purpose == Purpose.CONNECT and not provider.userinfo_endpoint:
+        claims = {}  # which account it is stays unknown: services.connection_store refuses it if it must know
     else:
         claims = _userinfo(provider, token, fail)
     subject = claims.get("sub")

@@ -65,6 +65,7 @@ class UpstreamProviderForm(forms.ModelForm):
             "use_pkce",
             "default_scopes",
             "available_scopes",
+            "tokens_may_exceed_scopes",
         )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:

@@ -122,6 +122,17 @@ class UpstreamProvider(models.Model):
             "Latch itself (your own single sign-on): whoever controls that address there becomes the member."
         ),
     )
+    # Off by default: with it off, an app declared for some scopes never gets a token carrying more.
+    tokens_may_exceed_scopes = models.BooleanField(
+        _("tokens may carry more scopes than asked"),
+        default=False,
+        help_text=_(
+            "Latch narrows each app's token to the scopes the app declared, by refreshing it with only "
+            "those scopes. A provider that cannot (no refresh, or it ignores the scope asked for) makes "
+            "Latch refuse the app. Tick this to hand such apps the broader token instead: they then "
+            "get every scope the member granted this provider."
+        ),
+    )
     enabled = models.BooleanField(_("enabled"), default=True)
     created = models.DateTimeField(_("created"), auto_now_add=True)
     updated = models.DateTimeField(_("updated"), auto_now=True)
@@ -237,6 +248,10 @@ class Connection(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="connections")
     provider = models.ForeignKey(UpstreamProvider, on_delete=models.CASCADE, related_name="connections")
+    # Which account at the provider this is (OIDC Core §5.7), when the provider said: a later connect
+    # must be the same account. `account` is how the member recognises it (name and email).
+    subject = models.CharField(_("subject at the provider"), max_length=255, blank=True)
+    account = models.CharField(_("account at the provider"), max_length=255, blank=True)
     scopes = models.JSONField(_("granted scopes"), default=list, blank=True)
     status = models.CharField(_("status"), max_length=16, choices=Status, default=Status.ACTIVE)
     token_type = models.CharField(_("token type"), max_length=40, default="Bearer")
@@ -248,6 +263,9 @@ class Connection(models.Model):
     # lifetime, which bounds how early the vault refreshes it (services.REFRESH_MARGIN).
     token_obtained_at = models.DateTimeField(_("access token obtained"), null=True, blank=True)
     last_used_at = models.DateTimeField(_("last used by an app"), null=True, blank=True)
+    # The refresh lease (services._lease_claim): a request spending the refresh token holds it until
+    # then, without a transaction open across the provider's answer; a crashed request's lapses.
+    refreshing_until = models.DateTimeField(_("being refreshed until"), null=True, blank=True, editable=False)
     created = models.DateTimeField(_("connected"), auto_now_add=True)
     updated = models.DateTimeField(_("updated"), auto_now=True)
 
@@ -265,6 +283,35 @@ class Connection(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} at {self.provider_id}"
+
+
+class ScopedToken(models.Model):
+    """An access token of a connection narrowed to some of its scopes, for the apps declared for those.
+
+    Obtained by a refresh with `scope` (RFC 6749 §6) and kept, sealed, until it is about to expire,
+    so that apps do not make Latch refresh on each request. `scope_key` is the scopes asked for,
+    sorted and space-separated; `scopes` is what the provider answered the token carries. The
+    token is bound to its connection and scope key: copied to another row, it no longer decrypts.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    connection = models.ForeignKey(Connection, on_delete=models.CASCADE, related_name="scoped_tokens")
+    scope_key = models.CharField(_("scopes asked for"), max_length=2000)
+    scopes = models.JSONField(_("scopes granted"), default=list)
+    token_type = models.CharField(_("token type"), max_length=40, default="Bearer")
+    access_token = EncryptedTextField(_("access token (encrypted)"), bound_to=("connection_id", "scope_key"))
+    expires_at = models.DateTimeField(_("expires"), null=True, blank=True)
+    token_obtained_at = models.DateTimeField(_("obtained"))
+
+    class Meta:
+        verbose_name = _("scoped token")
+        verbose_name_plural = _("scoped tokens")
+        constraints = [
+            models.UniqueConstraint(fields=["connection", "scope_key"], name="upstream_scoped_token_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.connection} for {self.scope_key}"
 
 
 class ApplicationUpstreamRequirement(models.Model):

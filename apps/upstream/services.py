@@ -3,13 +3,16 @@
 import logging
 import operator
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import reduce
-from typing import Any
+from typing import Any, NoReturn
 
 import requests
 from authlib.integrations.base_client.errors import OAuthError
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, models, transaction
@@ -24,6 +27,7 @@ from apps.upstream.fields import encrypted_fields, needs_reseal, resealed, seal,
 from apps.upstream.models import (
     ApplicationUpstreamRequirement,
     Connection,
+    ScopedToken,
     UpstreamIdentity,
     UpstreamProvider,
 )
@@ -152,6 +156,17 @@ def _revoke_upstream(connection: Connection) -> str:
     except crypto.VaultError:
         logger.exception("upstream.connection_undecryptable", extra={"connection": str(connection.pk)})
         return "not revoked at the provider: the stored tokens do not decrypt"
+    try:
+        tokens += [
+            (unseal(scoped, "access_token"), "access_token") for scoped in connection.scoped_tokens.all()
+        ]
+    except crypto.VaultError:
+        logger.exception("upstream.scoped_token_undecryptable", extra={"connection": str(connection.pk)})
+    return _revoke_at_provider(provider, tokens, connection=str(connection.pk))
+
+
+def _revoke_at_provider(provider: UpstreamProvider, tokens: list[tuple[str, str]], *, connection: str) -> str:
+    """Revoke (token, type hint) pairs at the provider (RFC 7009), in order; what happened, never raises."""
     tokens = [(token, hint) for token, hint in tokens if token]
     if not tokens:
         return "no tokens were stored"
@@ -162,7 +177,7 @@ def _revoke_upstream(connection: Connection) -> str:
             client.revoke_token(provider, token=token, token_type_hint=hint)
     except (client.UpstreamError, crypto.VaultError) as exc:
         logger.warning(
-            "upstream.revocation_failed", extra={"connection": str(connection.pk), "provider": provider.slug}
+            "upstream.revocation_failed", extra={"connection": connection, "provider": provider.slug}
         )
         return f"not revoked at the provider: {exc}"
     return f"revoked at {provider.name}"
@@ -182,8 +197,18 @@ def connection_revoke(*, connection: Connection, actor: Actor) -> RevokeOutcome:
         locked = Connection.objects.select_for_update().get(pk=connection.pk)
         locked.access_token = locked.refresh_token = ""
         locked.status = Connection.Status.REVOKED
-        locked.expires_at = None
-        locked.save(update_fields=["access_token", "refresh_token", "status", "expires_at", "updated"])
+        locked.expires_at = locked.refreshing_until = None
+        locked.save(
+            update_fields=[
+                "access_token",
+                "refresh_token",
+                "status",
+                "expires_at",
+                "refreshing_until",
+                "updated",
+            ]
+        )
+        ScopedToken.objects.filter(connection=locked).delete()
         actor.record(
             AuditEvent.Event.CONNECTION_REVOKED,
             provider=connection.provider_id,
@@ -455,31 +480,93 @@ def connection_store(
     """Keep the tokens of a finished connect, sealed; the connection is active with the granted scopes.
 
     A provider that sends no new refresh token (some do so only the first time) leaves the one
-    Latch holds in place.
+    Latch holds in place. An account that is not the member's (`_another_account`) is refused with
+    FlowError: nothing is stored, and its new tokens are revoked where the provider can.
     """
-    token = result.token
     with transaction.atomic():
         connection = Connection.objects.select_for_update().filter(
             user=user, provider=provider
         ).first() or Connection(user=user, provider=provider)
-        seal(connection, "access_token", token["access_token"])
-        if isinstance(token.get("refresh_token"), str) and token["refresh_token"]:
-            seal(connection, "refresh_token", token["refresh_token"])
-        connection.scopes = result.granted_scopes
-        connection.status = Connection.Status.ACTIVE
-        connection.token_type = str(token.get("token_type") or "Bearer")[:40]
-        connection.expires_at = _expires_at(token)
-        connection.token_obtained_at = timezone.now()
-        connection.save()
-        record(
-            AuditEvent.Event.CONNECTION_CONNECTED,
-            request=request,
-            user=user,
-            provider=provider.slug,
-            connection=str(connection.pk),
-            scopes=connection.scopes,
-        )
+        refusal = _another_account(user=user, provider=provider, connection=connection, result=result)
+        if not refusal:
+            _connection_keep(request=request, connection=connection, result=result)
+    if refusal:
+        _connect_refused(provider=provider, result=result, message=refusal)  # outside the transaction
     return connection
+
+
+def _another_account(
+    *, user: Any, provider: UpstreamProvider, connection: Connection, result: flow.Result
+) -> str:
+    """Why the account the provider answered with is not this member's to connect ("" when it is).
+
+    The member is one account at a provider (OIDC Core §5.7: iss and sub): the one they sign in with,
+    and the one connected already (until they disconnect it). Connecting another (signed in at the
+    provider as someone else, or tricked into it) would hand apps that account's data as theirs.
+    """
+    account = result.account or "you signed in with there"
+    if result.subject and (
+        UpstreamIdentity.objects.filter(provider=provider, subject=result.subject).exclude(user=user).exists()
+    ):
+        return (
+            f"The {provider.name} account {account} signs in to another Latch account. Nothing was connected."
+        )
+    again = f"Nothing was connected: sign out at {provider.name}, then connect again with your own account."
+    signs_in = set(
+        UpstreamIdentity.objects.filter(user=user, provider=provider).values_list("subject", flat=True)
+    )
+    if signs_in and result.subject not in signs_in:
+        return f"The {provider.name} account {account} is not the one you sign in with. {again}"
+    if (
+        connection.subject
+        and connection.status != Connection.Status.REVOKED
+        and result.subject != connection.subject
+    ):
+        return (
+            f"The {provider.name} account {account} is not the one connected already "
+            f"({connection.account or connection.subject}). {again} To change accounts, disconnect first."
+        )
+    return ""
+
+
+def _connect_refused(*, provider: UpstreamProvider, result: flow.Result, message: str) -> NoReturn:
+    """Revoke the refused account's new tokens at the provider, which Latch does not keep; FlowError."""
+    tokens = [(result.token.get(hint), hint) for hint in ("refresh_token", "access_token")]
+    upstream = _revoke_at_provider(
+        provider, [(token, hint) for token, hint in tokens if isinstance(token, str)], connection="-"
+    )
+    logger.warning(
+        "upstream.connect_another_account", extra={"provider": provider.slug, "upstream": upstream}
+    )
+    raise flow.FlowError("another_account", message, provider=provider.slug, purpose=flow.Purpose.CONNECT)
+
+
+def _connection_keep(*, request: HttpRequest, connection: Connection, result: flow.Result) -> None:
+    """The connect's tokens sealed into `connection` (under its row lock), and the account it is."""
+    token = result.token
+    seal(connection, "access_token", token["access_token"])
+    if isinstance(token.get("refresh_token"), str) and token["refresh_token"]:
+        seal(connection, "refresh_token", token["refresh_token"])
+    connection.scopes = result.granted_scopes
+    connection.status = Connection.Status.ACTIVE
+    connection.token_type = str(token.get("token_type") or "Bearer")[:40]
+    connection.expires_at = _expires_at(token)
+    connection.token_obtained_at = timezone.now()
+    connection.refreshing_until = None  # a refresh still running for the old tokens must not write
+    if result.subject:
+        connection.subject = result.subject[:255]
+        connection.account = result.account[:255]
+    connection.save()
+    # Narrowed from the tokens just replaced: the new grant may differ, and the old be revoked.
+    ScopedToken.objects.filter(connection=connection).delete()
+    record(
+        AuditEvent.Event.CONNECTION_CONNECTED,
+        request=request,
+        user=connection.user,
+        provider=connection.provider_id,
+        connection=str(connection.pk),
+        scopes=connection.scopes,
+    )
 
 
 # --- The vault: an app asks for the member's upstream access token --------------------------------
@@ -487,6 +574,8 @@ def connection_store(
 # A token expiring sooner than this is refreshed first; a token that lives shorter than twice this
 # is refreshed in its second half instead, so that not every request refreshes it.
 REFRESH_MARGIN = timedelta(seconds=60)
+# Scopes a narrowed token keeps when the member granted them: they grant no access of their own.
+KEEPS_REFRESH = ("offline_access",)
 
 
 class VaultRefused(Exception):
@@ -513,6 +602,19 @@ class VaultUnavailable(Exception):
     """The provider could not refresh the token just now (timeout, unreachable, 5xx); nothing changed."""
 
 
+class ScopesNotNarrowed(Exception):
+    """The provider cannot give a token limited to the app's scopes, and may not exceed them (403).
+
+    RFC 6750 §3.1 `insufficient_scope`: the token Latch could hand out carries more than the app
+    declared, which the provider's `tokens_may_exceed_scopes` does not allow.
+    """
+
+    def __init__(self, message: str, *, scopes: list[str], provider_scopes: list[str] | None) -> None:
+        self.scopes = scopes
+        self.provider_scopes = provider_scopes  # what the provider answered with; None: it did not say
+        super().__init__(message)
+
+
 @dataclass(frozen=True)
 class VaultToken:
     access_token: str = field(repr=False)
@@ -532,23 +634,36 @@ def _covers(connection: Connection | None, scopes: list[str]) -> str:
     return ""
 
 
-def _expiring(connection: Connection) -> bool:
-    if connection.expires_at is None:
+def _expiring(token: Connection | ScopedToken) -> bool:
+    if token.expires_at is None:
         return False
     margin = REFRESH_MARGIN
-    if connection.token_obtained_at is not None:
-        margin = min(margin, (connection.expires_at - connection.token_obtained_at) / 2)
-    return connection.expires_at <= timezone.now() + margin
+    if token.token_obtained_at is not None:
+        margin = min(margin, (token.expires_at - token.token_obtained_at) / 2)
+    return token.expires_at <= timezone.now() + margin
+
+
+def _can_refresh(connection: Connection) -> bool:
+    return (
+        UpstreamProvider.GrantType.REFRESH_TOKEN in connection.provider.grant_types
+        and connection.refresh_token != ""
+    )
 
 
 def connection_token(*, user: Any, application: Any, provider_slug: str, scopes: list[str]) -> VaultToken:
-    """The member's upstream access token for `application`, refreshed first when close to expiry.
+    """The member's upstream access token for `application`, limited to the scopes asked for.
+
+    The connection's own token carries every scope the member granted (apps share the connection).
+    An app asking for fewer gets a token narrowed to them (`_scoped_token`); where the provider
+    cannot narrow it, ScopesNotNarrowed, unless the provider is marked `tokens_may_exceed_scopes`.
+    A token close to expiry is refreshed first.
 
     Raises UpstreamProvider.DoesNotExist (unknown or disabled provider), VaultRefused (the app did
     not declare the provider, or asks beyond its declared scopes), NotConnected (what the app's
-    `on_missing` says to do), VaultUnavailable (a refresh that failed for now). Two requests for
-    an expiring token refresh it once: the refresh runs under the connection's row lock and the
-    second request, once it has the lock, finds the token fresh.
+    `on_missing` says to do), ScopesNotNarrowed, VaultUnavailable (a refresh that failed for now).
+    Two requests for an expiring token refresh it once: the first takes the connection's refresh
+    lease, the second waits for its result (`_under_refresh_lease`); no transaction or row lock is
+    held while the provider answers.
     """
     provider = UpstreamProvider.objects.get(slug=provider_slug, enabled=True)
     requirement = (
@@ -567,111 +682,411 @@ def connection_token(*, user: Any, application: Any, provider_slug: str, scopes:
             f"Not among the {provider.name} scopes this app declared: {', '.join(beyond)}.",
             code="invalid_scope",
         )
-    connection = Connection.objects.filter(user=user, provider=provider).first()
+    connection = (
+        Connection.objects.filter(user=user, provider=provider).select_related("provider", "user").first()
+    )
     reason = _covers(connection, scopes)
     if connection is None or reason:
         raise NotConnected(reason=reason, requirement=requirement, scopes=scopes)
+    if set(connection.scopes) - set(scopes) - set(KEEPS_REFRESH):
+        if _can_refresh(connection):
+            return _scoped_token(connection, scopes=scopes, requirement=requirement)
+        if not provider.tokens_may_exceed_scopes:
+            raise ScopesNotNarrowed(
+                f"{provider.name} cannot narrow the member's token to {' '.join(scopes)} (it cannot be "
+                "refreshed), and its tokens may not carry more scopes than asked.",
+                scopes=scopes,
+                provider_scopes=None,
+            )
     if _expiring(connection):
         connection = _connection_refresh(connection)
         if reason := _covers(connection, scopes):
             raise NotConnected(reason=reason, requirement=requirement, scopes=scopes)
+    return _hand_out(connection, connection)
+
+
+def _hand_out(connection: Connection, token: Connection | ScopedToken) -> VaultToken:
+    """`token` (the connection's own, or one narrowed from it) decrypted for the app; the use recorded."""
     try:
-        access = unseal(connection, "access_token")
+        access = unseal(token, "access_token")
     except crypto.VaultError:
         logger.exception("upstream.connection_undecryptable", extra={"connection": str(connection.pk)})
         raise VaultUnavailable("The stored token cannot be read.") from None
     Connection.objects.filter(pk=connection.pk).update(last_used_at=timezone.now())
     return VaultToken(
         access_token=access,
-        token_type=connection.token_type,
-        expires_at=connection.expires_at,
-        scopes=list(connection.scopes),
+        token_type=token.token_type,
+        expires_at=token.expires_at,
+        scopes=list(token.scopes),
     )
 
 
+def _scoped_token(
+    connection: Connection, *, scopes: list[str], requirement: ApplicationUpstreamRequirement
+) -> VaultToken:
+    """A token of `connection` for `scopes` only: kept from an earlier request, or narrowed now.
+
+    Kept (ScopedToken, sealed) rather than obtained on each request: a refresh per request would
+    make every vault call wait for the provider and, at providers that rotate refresh tokens,
+    rotate on each call.
+    """
+    key = " ".join(sorted(scopes))
+    kept = ScopedToken.objects.filter(connection=connection, scope_key=key).first()
+    if kept is None or _expiring(kept):
+        kept = _scoped_token_obtain(connection, scopes=scopes, key=key, requirement=requirement)
+    return _hand_out(connection, kept)
+
+
+def _granted_scopes(token: dict[str, Any]) -> list[str] | None:
+    scope = token.get("scope")
+    return list(dict.fromkeys(scope.split())) if isinstance(scope, str) else None
+
+
+def _scoped_token_obtain(
+    connection: Connection, *, scopes: list[str], key: str, requirement: ApplicationUpstreamRequirement
+) -> ScopedToken:
+    """RFC 6749 §6 with `scope`: a new access token for `scopes` only, checked against the answer.
+
+    The provider must say which scopes it granted: an answer without `scope` (RFC 6749 §5.1 lets
+    it mean "as asked", but a provider that ignores `scope` answers the same way) or with more
+    than asked is not narrowed, and is refused unless the provider's `tokens_may_exceed_scopes`.
+    Fewer than asked: the member's grant shrank, the member must connect again. A new refresh token
+    in the answer replaces the connection's (it has the same scope, RFC 6749 §6) even when the
+    narrowed token is refused: the old one may be dead by now.
+    """
+
+    def ready(current: Connection) -> ScopedToken | None:
+        if current.status != Connection.Status.ACTIVE:
+            raise NotConnected(reason=str(current.status), requirement=requirement, scopes=scopes)
+        kept = ScopedToken.objects.filter(connection=current, scope_key=key).first()
+        return kept if kept is not None and not _expiring(kept) else None
+
+    def meanwhile(current: Connection) -> ScopedToken | None:
+        kept = ScopedToken.objects.filter(connection=current, scope_key=key).first()
+        return kept if kept is not None and _still_valid(kept) else None
+
+    def narrow(current: Connection, lease: datetime) -> ScopedToken:
+        return _scoped_token_narrow(current, lease, scopes=scopes, key=key, requirement=requirement)
+
+    return _under_refresh_lease(connection, ready=ready, spend=narrow, meanwhile=meanwhile)
+
+
+def _scoped_token_narrow(
+    current: Connection,
+    lease: datetime,
+    *,
+    scopes: list[str],
+    key: str,
+    requirement: ApplicationUpstreamRequirement,
+) -> ScopedToken:
+    """The refresh with `scope` (no transaction open), then what its answer means, written under the lease."""
+    provider = current.provider
+    refresh = _unseal_refresh_token(current)
+    # OIDC Core §11: a refresh token comes with offline_access; narrowed without it, a provider may
+    # rotate the refresh token and send no new one (Latch itself does), ending the connection.
+    asked = [*scopes, *(scope for scope in KEEPS_REFRESH if scope in current.scopes and scope not in scopes)]
+    token = _refresh_grant(current, refresh, scopes=asked)
+    if token is None:
+        _connection_expire(current, lease, reason="invalid_grant")
+        raise NotConnected(reason="expired", requirement=requirement, scopes=scopes)
+    granted = _granted_scopes(token)
+    outcome: ScopedToken | Exception
+    with _holding_lease(current, lease) as held:
+        if held:
+            _keep_rotated_refresh_token(current, token, refresh)
+            if granted is None or not set(granted) <= set(asked):
+                if provider.tokens_may_exceed_scopes:
+                    outcome = _scoped_token_keep(current, key, token, granted or list(current.scopes))
+                else:
+                    outcome = ScopesNotNarrowed(
+                        f"{provider.name} did not narrow the member's token to {' '.join(scopes)}, and "
+                        "its tokens may not carry more scopes than asked.",
+                        scopes=scopes,
+                        provider_scopes=granted,
+                    )
+            elif not set(scopes) <= set(granted):
+                outcome = NotConnected(reason="missing_scopes", requirement=requirement, scopes=scopes)
+            else:
+                outcome = _scoped_token_keep(current, key, token, granted)
+    if not held:  # after the transaction: revoking the provider's new tokens is an HTTP call
+        outcome = _refresh_lost(current, token, refresh, requirement=requirement, scopes=scopes)
+    if isinstance(outcome, Exception):
+        logger.warning(
+            "upstream.not_narrowed",
+            extra={"connection": str(current.pk), "provider": provider.slug, "scopes": scopes},
+        )
+        raise outcome  # after the transaction: a rotated refresh token is kept
+    logger.info("upstream.narrowed", extra={"connection": str(current.pk), "provider": provider.slug})
+    return outcome
+
+
+def _scoped_token_keep(
+    connection: Connection, key: str, token: dict[str, Any], granted: list[str]
+) -> ScopedToken:
+    kept = ScopedToken.objects.filter(connection=connection, scope_key=key).first() or ScopedToken(
+        connection=connection, scope_key=key
+    )
+    seal(kept, "access_token", token["access_token"])
+    kept.scopes = granted
+    kept.token_type = str(token.get("token_type") or "Bearer")[:40]
+    kept.expires_at = _expires_at(token)
+    kept.token_obtained_at = timezone.now()
+    kept.save()
+    return kept
+
+
+def _keep_rotated_refresh_token(locked: Connection, token: dict[str, Any], refresh: str) -> None:
+    """Store a new refresh token from a narrowing refresh; the tokens obtained with the old are suspect.
+
+    A provider that rotates may have revoked every access token issued with the old refresh token
+    (django-oauth-toolkit does): the connection's own token is refreshed at its next use, and the
+    other narrowed tokens are obtained again.
+    """
+    if not isinstance(token.get("refresh_token"), str) or token["refresh_token"] == refresh:
+        return
+    seal(locked, "refresh_token", token["refresh_token"])
+    locked.expires_at = timezone.now()
+    locked.save(update_fields=["refresh_token", "expires_at", "updated"])
+    ScopedToken.objects.filter(connection=locked).delete()
+
+
+def _unseal_refresh_token(locked: Connection) -> str:
+    try:
+        return unseal(locked, "refresh_token")
+    except crypto.VaultError:
+        logger.exception("upstream.connection_undecryptable", extra={"connection": str(locked.pk)})
+        raise VaultUnavailable("The stored token cannot be read.") from None
+
+
+def _refresh_grant(
+    locked: Connection, refresh: str, *, scopes: list[str] | None = None
+) -> dict[str, Any] | None:
+    """RFC 6749 §6 at the provider (with `scope` when given); None: invalid_grant, the refresh token is dead.
+
+    Anything else (timeout, unreachable, a 5xx, another error, no access token) raises
+    VaultUnavailable.
+    """
+    provider = locked.provider
+    extra = {"scope": " ".join(scopes)} if scopes else {}
+    try:
+        with client.provider_session(provider) as session:
+            token = dict(session.refresh_token(provider.token_endpoint, refresh_token=refresh, **extra))
+    except OAuthError as exc:
+        if exc.error == "invalid_grant":
+            return None
+        logger.warning(
+            "upstream.refresh_refused",
+            extra={"connection": str(locked.pk), "provider": provider.slug, "error": exc.error},
+        )
+        raise VaultUnavailable(f"{provider.name} refused the refresh ({exc.error}).") from None
+    except (requests.RequestException, ValueError) as exc:
+        logger.warning(
+            "upstream.refresh_failed",
+            extra={"connection": str(locked.pk), "provider": provider.slug, "problem": type(exc).__name__},
+        )
+        raise VaultUnavailable(f"{provider.name} could not refresh the token just now.") from None
+    if not isinstance(token.get("access_token"), str):
+        raise VaultUnavailable(f"{provider.name} sent no access token.")
+    return token
+
+
+def _connection_expire(current: Connection, lease: datetime, *, reason: str) -> None:
+    """The connection cannot be refreshed any more: its dead tokens are deleted, the member must connect."""
+    with _holding_lease(current, lease) as held:
+        if not held:
+            return  # disconnected meanwhile, or another request took over: nothing of this one's to end
+        current.status = Connection.Status.EXPIRED
+        current.access_token = current.refresh_token = ""
+        current.save(update_fields=["status", "access_token", "refresh_token", "updated"])
+        ScopedToken.objects.filter(connection=current).delete()
+        record(
+            AuditEvent.Event.CONNECTION_EXPIRED,
+            user=current.user,
+            provider=current.provider_id,
+            connection=str(current.pk),
+            reason=reason,
+        )
+
+
+# --- The refresh lease: who may spend the refresh token, without a transaction across the HTTP call ---
+
+# How long a request waits for another's refresh before handing out the still-valid token, or 503.
+REFRESH_WAIT_SECONDS = 3.0
+REFRESH_POLL_SECONDS = 0.05
+
+
+def _lease_length() -> timedelta:
+    """A refresh's longest wait for the provider (connect, then read, each up to the timeout), and a margin.
+
+    A request that dies while holding the lease (a killed worker) leaves it to lapse after this.
+    """
+    return timedelta(seconds=2 * settings.LATCH_UPSTREAM_TIMEOUT + 5)
+
+
+def _connection_read(pk: Any) -> Connection:
+    return Connection.objects.select_related("provider", "user").get(pk=pk)
+
+
+def _lease_claim(connection: Connection) -> datetime | None:
+    """Take the lease if nobody holds it (or theirs lapsed): one compare-and-swap UPDATE, no lock held.
+
+    The lease's end is its owner's token: the write-back and the release compare it.
+    """
+    now = timezone.now()
+    lease = now + _lease_length()
+    free = Q(refreshing_until__isnull=True) | Q(refreshing_until__lte=now)
+    claimed = Connection.objects.filter(free, pk=connection.pk, status=Connection.Status.ACTIVE).update(
+        refreshing_until=lease
+    )
+    return lease if claimed else None
+
+
+def _lease_release(connection: Connection, lease: datetime) -> None:
+    Connection.objects.filter(pk=connection.pk, refreshing_until=lease).update(refreshing_until=None)
+
+
+@contextmanager
+def _holding_lease(connection: Connection, lease: datetime) -> Iterator[bool]:
+    """A short transaction with the row locked: True while the lease is still this request's and the
+    connection still active (a disconnect meanwhile, or a lapsed lease, makes it False)."""
+    with transaction.atomic():
+        yield (
+            Connection.objects.select_for_update()
+            .filter(pk=connection.pk, status=Connection.Status.ACTIVE, refreshing_until=lease)
+            .exists()
+        )
+
+
+def _under_refresh_lease[T](
+    connection: Connection,
+    *,
+    ready: Callable[[Connection], T | None],
+    spend: Callable[[Connection, datetime], T],
+    meanwhile: Callable[[Connection], T | None],
+) -> T:
+    """Run `spend` (which uses the refresh token at the provider) holding the connection's refresh lease.
+
+    `ready(connection)` is the result without spending, if there is one already (another request
+    just refreshed, or the connection ended). A request finding the lease taken polls for up to
+    REFRESH_WAIT_SECONDS for that request's result; after that, `meanwhile(connection)` (a token
+    that is still valid) or VaultUnavailable. The lease is released however `spend` ends.
+    """
+    deadline = time.monotonic() + REFRESH_WAIT_SECONDS
+    current = connection
+    while True:
+        current = _connection_read(current.pk)
+        if (result := ready(current)) is not None:
+            return result
+        if (lease := _lease_claim(current)) is not None:
+            try:
+                current = _connection_read(current.pk)
+                if (result := ready(current)) is not None:
+                    return result  # finished by another request between the read and the claim
+                return spend(current, lease)
+            finally:
+                _lease_release(current, lease)
+        if time.monotonic() >= deadline:
+            break
+        time.sleep(REFRESH_POLL_SECONDS)
+    if (result := meanwhile(current)) is not None:
+        return result
+    raise VaultUnavailable(f"{current.provider.name} is still refreshing the token for another request.")
+
+
+def _refresh_lost(
+    current: Connection,
+    token: dict[str, Any],
+    refresh: str,
+    *,
+    requirement: ApplicationUpstreamRequirement | None = None,
+    scopes: list[str] | None = None,
+) -> Exception:
+    """The provider answered, but the lease is no longer this request's: nothing of the answer is kept.
+
+    Disconnected meanwhile: the tokens the provider just issued are revoked there too (the
+    disconnect revoked only those Latch held). A lapsed lease another request took over: its
+    tokens are the connection's now; these are only dropped, since revoking a refresh token may
+    end the whole grant at some providers.
+    """
+    status = Connection.objects.filter(pk=current.pk).values_list("status", flat=True).first()
+    if status != Connection.Status.ACTIVE:
+        new = [(token.get("refresh_token"), "refresh_token"), (token.get("access_token"), "access_token")]
+        upstream = _revoke_at_provider(
+            current.provider,
+            [(value, hint) for value, hint in new if isinstance(value, str) and value != refresh],
+            connection=str(current.pk),
+        )
+        logger.warning(
+            "upstream.refresh_after_disconnect", extra={"connection": str(current.pk), "upstream": upstream}
+        )
+        if requirement is not None:
+            return NotConnected(
+                reason=str(status or "not_connected"), requirement=requirement, scopes=scopes or []
+            )
+    else:
+        logger.warning("upstream.refresh_lease_lapsed", extra={"connection": str(current.pk)})
+    return VaultUnavailable(f"{current.provider.name} took too long to refresh the token.")
+
+
 def _connection_refresh(connection: Connection) -> Connection:
-    """RFC 6749 §6 under the row lock; returns the connection as it is afterwards (maybe expired).
+    """RFC 6749 §6 under the refresh lease; returns the connection as it is afterwards (maybe expired).
 
     invalid_grant (the refresh token expired or was revoked upstream) is final: the connection turns
     expired and its dead tokens are deleted. Anything else (timeout, unreachable, a 5xx) raises
-    VaultUnavailable and changes nothing.
+    VaultUnavailable and changes nothing. Two requests for an expiring token refresh it once: the
+    second waits for the first's result (or hands out the token while it is still valid).
     """
-    expired = False
-    with transaction.atomic():
-        locked = Connection.objects.select_for_update().select_related("provider").get(pk=connection.pk)
-        if locked.status != Connection.Status.ACTIVE or not _expiring(locked):
-            return locked  # another request refreshed it (or it ended) while this one waited
-        provider = locked.provider
-        try:
-            refresh = unseal(locked, "refresh_token")
-        except crypto.VaultError:
-            logger.exception("upstream.connection_undecryptable", extra={"connection": str(locked.pk)})
-            raise VaultUnavailable("The stored token cannot be read.") from None
-        if not refresh or UpstreamProvider.GrantType.REFRESH_TOKEN not in provider.grant_types:
-            if locked.expires_at is not None and locked.expires_at > timezone.now():
-                return locked  # cannot be refreshed, but still valid for a little while
-            expired = True
-            reason = "no_refresh_token"
-        else:
-            try:
-                with client.provider_session(provider) as session:
-                    token = dict(session.refresh_token(provider.token_endpoint, refresh_token=refresh))
-            except OAuthError as exc:
-                if exc.error != "invalid_grant":
-                    logger.warning(
-                        "upstream.refresh_refused",
-                        extra={"connection": str(locked.pk), "provider": provider.slug, "error": exc.error},
-                    )
-                    raise VaultUnavailable(f"{provider.name} refused the refresh ({exc.error}).") from None
-                expired = True
-                reason = "invalid_grant"
-            except (requests.RequestException, ValueError) as exc:
-                logger.warning(
-                    "upstream.refresh_failed",
-                    extra={
-                        "connection": str(locked.pk),
-                        "provider": provider.slug,
-                        "problem": type(exc).__name__,
-                    },
-                )
-                raise VaultUnavailable(f"{provider.name} could not refresh the token just now.") from None
-            else:
-                if not isinstance(token.get("access_token"), str):
-                    raise VaultUnavailable(f"{provider.name} sent no access token.")
-                seal(locked, "access_token", token["access_token"])
-                # RFC 6749 §6: a new refresh token replaces the old; without one, the old stays valid.
-                if isinstance(token.get("refresh_token"), str) and token["refresh_token"] != refresh:
-                    seal(locked, "refresh_token", token["refresh_token"])
-                if isinstance(token.get("scope"), str):
-                    locked.scopes = list(dict.fromkeys(token["scope"].split()))
-                locked.expires_at = _expires_at(token)
-                locked.token_type = str(token.get("token_type") or locked.token_type)[:40]
-                locked.last_refreshed_at = locked.token_obtained_at = timezone.now()
-                locked.save(
-                    update_fields=[
-                        "access_token",
-                        "refresh_token",
-                        "scopes",
-                        "expires_at",
-                        "token_type",
-                        "last_refreshed_at",
-                        "token_obtained_at",
-                        "updated",
-                    ]
-                )
-                logger.info(
-                    "upstream.refreshed", extra={"connection": str(locked.pk), "provider": provider.slug}
-                )
-                return locked
-        if expired:
-            locked.status = Connection.Status.EXPIRED
-            locked.access_token = locked.refresh_token = ""
-            locked.save(update_fields=["status", "access_token", "refresh_token", "updated"])
-            record(
-                AuditEvent.Event.CONNECTION_EXPIRED,
-                user=locked.user,
-                provider=provider.slug,
-                connection=str(locked.pk),
-                reason=reason,
+
+    def ready(current: Connection) -> Connection | None:
+        return current if current.status != Connection.Status.ACTIVE or not _expiring(current) else None
+
+    def meanwhile(current: Connection) -> Connection | None:
+        return current if _still_valid(current) else None
+
+    return _under_refresh_lease(connection, ready=ready, spend=_connection_refresh_spend, meanwhile=meanwhile)
+
+
+def _still_valid(token: Connection | ScopedToken) -> bool:
+    return token.expires_at is None or token.expires_at > timezone.now()
+
+
+def _connection_refresh_spend(current: Connection, lease: datetime) -> Connection:
+    if not _can_refresh(current):
+        if not _still_valid(current):
+            _connection_expire(current, lease, reason="no_refresh_token")
+        return _connection_read(current.pk)  # else: cannot be refreshed, but valid for a little while
+    refresh = _unseal_refresh_token(current)
+    token = _refresh_grant(current, refresh)
+    if token is None:
+        _connection_expire(current, lease, reason="invalid_grant")
+        return _connection_read(current.pk)
+    with _holding_lease(current, lease) as held:
+        if held:
+            seal(current, "access_token", token["access_token"])
+            # RFC 6749 §6: a new refresh token replaces the old; without one, the old stays valid.
+            if isinstance(token.get("refresh_token"), str) and token["refresh_token"] != refresh:
+                seal(current, "refresh_token", token["refresh_token"])
+            if (granted := _granted_scopes(token)) is not None:
+                current.scopes = granted
+            current.expires_at = _expires_at(token)
+            current.token_type = str(token.get("token_type") or current.token_type)[:40]
+            current.last_refreshed_at = current.token_obtained_at = timezone.now()
+            current.save(
+                update_fields=[
+                    "access_token",
+                    "refresh_token",
+                    "scopes",
+                    "expires_at",
+                    "token_type",
+                    "last_refreshed_at",
+                    "token_obtained_at",
+                    "updated",
+                ]
             )
-    return locked
+    if not held:
+        lost = _refresh_lost(current, token, refresh)
+        if Connection.objects.filter(pk=current.pk, status=Connection.Status.ACTIVE).exists():
+            raise lost
+        return _connection_read(current.pk)
+    logger.info("upstream.refreshed", extra={"connection": str(current.pk), "provider": current.provider_id})
+    return current

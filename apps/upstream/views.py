@@ -243,7 +243,8 @@ def connect(request: HttpRequest, slug: str) -> HttpResponse:
 
 def _connected(request: HttpRequest, provider: UpstreamProvider, result: flow.Result) -> HttpResponse:
     services.connection_store(request=request, user=request.user, provider=provider, result=result)
-    messages.success(request, f"Your {provider.name} account is connected.")
+    account = f" {result.account}" if result.account else ""
+    messages.success(request, f"Your {provider.name} account{account} is connected.")
     return HttpResponseRedirect(result.pending.next or reverse("upstream:connections"))
 
 

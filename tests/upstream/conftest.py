@@ -3,7 +3,7 @@ import responses as responses_lib
 
 from tests.accounts.factories import UserFactory
 from tests.accounts.mfa import staff_browser
-from tests.upstream.factories import vault_keys
+from tests.upstream.factories import UpstreamProviderFactory, vault_keys
 
 
 @pytest.fixture(autouse=True)
@@ -28,3 +28,13 @@ def admin_user(db):
 @pytest.fixture
 def admin_browser(admin_user):
     return staff_browser(admin_user)
+
+
+@pytest.fixture
+def provider(db):
+    return UpstreamProviderFactory()
+
+
+@pytest.fixture
+def member(db):
+    return UserFactory()

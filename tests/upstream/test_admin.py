@@ -149,6 +149,22 @@ def test_leaving_the_secret_blank_keeps_it(admin_browser):
     assert not AuditEvent.objects.filter(event=AuditEvent.Event.UPSTREAM_CLIENT_SECRET_CHANGED).exists()
 
 
+def test_tokens_may_exceed_scopes_is_off_by_default_and_explained_in_the_admin(admin_browser):
+    provider = UpstreamProviderFactory()
+
+    page = admin_browser.get(f"{PROVIDERS}{provider.pk}/change/").content.decode()
+
+    assert 'name="tokens_may_exceed_scopes"' in page
+    assert "Tick this to hand such apps the broader token instead" in page
+    assert provider.tokens_may_exceed_scopes is False
+    response = admin_browser.post(
+        f"{PROVIDERS}{provider.pk}/change/", change_form(provider, tokens_may_exceed_scopes="on")
+    )
+    assert response.status_code == 302, response.content.decode()
+    provider.refresh_from_db()
+    assert provider.tokens_may_exceed_scopes is True
+
+
 def test_typing_a_new_secret_replaces_it_and_is_audited_without_it(admin_browser):
     provider = UpstreamProviderFactory()
 

@@ -269,3 +269,17 @@ def test_list_never_prints_a_secret():
 
 def test_list_with_no_providers():
     assert run("list") == "No upstream providers.\n"
+
+
+def test_tokens_may_exceed_scopes_is_off_unless_the_command_turns_it_on():
+    provider = UpstreamProviderFactory(slug="idp")
+    assert provider.tokens_may_exceed_scopes is False
+
+    run("update", "idp", "--tokens-may-exceed-scopes")
+
+    provider.refresh_from_db()
+    assert provider.tokens_may_exceed_scopes is True
+    [changed] = events(AuditEvent.Event.UPSTREAM_PROVIDER_CHANGED)
+    assert changed.details["fields"] == ["tokens_may_exceed_scopes"]
+    [listed] = json.loads(run("list", "--json"))
+    assert listed["tokens_may_exceed_scopes"] is True

@@ -13,7 +13,12 @@ from apps.oauth.models import Consent
 from apps.upstream.fields import unseal
 from apps.upstream.models import Connection
 from tests.accounts.factories import UserFactory
-from tests.upstream.factories import ConnectionFactory, RequirementFactory, UpstreamProviderFactory
+from tests.upstream.factories import (
+    ConnectionFactory,
+    RequirementFactory,
+    UpstreamIdentityFactory,
+    UpstreamProviderFactory,
+)
 from tests.upstream.idp import FakeIdP
 
 pytestmark = pytest.mark.django_db
@@ -249,3 +254,121 @@ def test_disconnect_is_post_only(browser, provider, member):
     ConnectionFactory(user=member, provider=provider)
 
     assert browser.get(f"/accounts/connections/{provider.slug}/disconnect").status_code == 405
+
+
+# --- Which upstream account was connected --------------------------------------------------------
+
+
+def connect_as(browser, idp, sub: str, **claims):
+    start = idp.start(browser, connect_path(idp.provider, "calendar.read"))
+    idp.answer_token(
+        id_token=idp.id_token(nonce=start.nonce, sub=sub, **claims),
+        access_token=f"access-of-{sub}",
+        refresh_token=f"refresh-of-{sub}",
+    )
+    response = idp.callback(browser, start)
+    return response, [str(m) for m in get_messages(response.wsgi_request)]
+
+
+def revoked_tokens(upstream, provider) -> list[tuple[str, str]]:
+    calls = [call for call in upstream.calls if call.request.url == provider.revocation_endpoint]
+    forms = [parse_qs(str(call.request.body)) for call in calls]
+    return [(form["token"][0], form["token_type_hint"][0]) for form in forms]
+
+
+def test_the_page_shows_which_upstream_account_was_connected(browser, idp, provider, member):
+    response, said = connect_as(browser, idp, "alice-at-idp", name="Alice Example", email="alice@idp.example")
+
+    assert response["Location"] == "/accounts/connections"
+    assert said == [f"Your {provider.name} account Alice Example (alice@idp.example) is connected."]
+    connection = Connection.objects.get(user=member, provider=provider)
+    assert connection.subject == "alice-at-idp"
+    page = browser.get("/accounts/connections").content.decode()
+    assert "Alice Example (alice@idp.example)" in page
+
+
+def test_connecting_another_upstream_account_than_the_members_sign_in_is_refused(
+    browser, idp, upstream, provider, member
+):
+    UpstreamIdentityFactory(user=member, provider=provider, subject="alice-at-idp")
+    upstream.post(provider.revocation_endpoint)
+
+    response, said = connect_as(browser, idp, "mallory-at-idp", email="mallory@idp.example")
+
+    assert response["Location"] == "/accounts/connections"
+    assert "mallory@idp.example" in said[0]
+    assert "not the one you sign in with" in said[0]
+    assert not Connection.objects.exists()
+    assert revoked_tokens(upstream, provider) == [
+        ("refresh-of-mallory-at-idp", "refresh_token"),
+        ("access-of-mallory-at-idp", "access_token"),
+    ]
+    failed = AuditEvent.objects.get(event=AuditEvent.Event.UPSTREAM_FAILED)
+    assert failed.details == {"provider": provider.slug, "purpose": "connect", "reason": "another_account"}
+    assert not AuditEvent.objects.filter(event=AuditEvent.Event.CONNECTION_CONNECTED).exists()
+
+
+def test_reconnecting_with_another_upstream_account_than_the_connection_is_refused(
+    browser, idp, upstream, provider, member
+):
+    connection = ConnectionFactory(user=member, provider=provider, subject="alice-at-idp", access="kept")
+    upstream.post(provider.revocation_endpoint)
+
+    _, said = connect_as(browser, idp, "mallory-at-idp")
+
+    assert "not the one connected already" in said[0]
+    connection.refresh_from_db()
+    assert unseal(connection, "access_token") == "kept"
+    assert connection.subject == "alice-at-idp"
+    assert ("access-of-mallory-at-idp", "access_token") in revoked_tokens(upstream, provider)
+
+
+def test_connecting_an_upstream_account_another_member_signs_in_with_is_refused(
+    browser, idp, upstream, provider, member
+):
+    UpstreamIdentityFactory(provider=provider, subject="mallory-at-idp")  # another member's
+    upstream.post(provider.revocation_endpoint)
+
+    _, said = connect_as(browser, idp, "mallory-at-idp")
+
+    assert "another Latch account" in said[0]
+    assert not Connection.objects.filter(user=member).exists()
+
+
+def test_a_refused_account_at_a_provider_without_revocation_is_only_forgotten(browser, idp, upstream, member):
+    provider = idp.provider
+    provider.revocation_endpoint = ""
+    provider.save()
+    UpstreamIdentityFactory(user=member, provider=provider, subject="alice-at-idp")
+
+    _, said = connect_as(browser, idp, "mallory-at-idp")
+
+    assert "not the one you sign in with" in said[0]
+    assert not Connection.objects.exists()
+    assert not [call for call in upstream.calls if "revoke" in call.request.url]
+
+
+def test_the_same_upstream_account_reconnects(browser, idp, upstream, provider, member):
+    UpstreamIdentityFactory(user=member, provider=provider, subject="alice-at-idp")
+    ConnectionFactory(user=member, provider=provider, subject="alice-at-idp")
+
+    connect_as(browser, idp, "alice-at-idp")
+
+    connection = Connection.objects.get(user=member, provider=provider)
+    assert unseal(connection, "access_token") == "access-of-alice-at-idp"
+    assert not revoked_tokens(upstream, provider)
+
+
+def test_a_connect_without_an_id_token_learns_the_account_from_userinfo(browser, upstream, member):
+    provider = UpstreamProviderFactory(default_scopes=[])
+    idp = FakeIdP(upstream, provider)
+    UpstreamIdentityFactory(user=member, provider=provider, subject="alice-at-idp")
+    upstream.get(provider.userinfo_endpoint, json={"sub": "mallory-at-idp"})
+    upstream.post(provider.revocation_endpoint)
+    start = idp.start(browser, connect_path(provider, "calendar.read"))
+    idp.answer_token(access_token="access-of-mallory")
+
+    response = idp.callback(browser, start)
+
+    assert "not the one you sign in with" in next(str(m) for m in get_messages(response.wsgi_request))
+    assert not Connection.objects.exists()

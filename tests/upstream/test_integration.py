@@ -9,8 +9,9 @@ upstream over HTTP as it would in production. Steps, in one test because each bu
 
 a. sign in through the upstream, linking an existing Latch member by verified email and password;
 b. connect the upstream account with an API scope (consent upstream for the new scopes only);
-c. an app gets the upstream access token from the vault, and it works upstream;
-d. the stored token expires: the vault refreshes it, the upstream rotates, the old token is dead;
+c. an app declared for one API scope gets an upstream token narrowed to it (the upstream honours
+   `scope` on refresh), and it works upstream;
+d. the narrowed token expires: the vault narrows again, the upstream rotates, the old token is dead;
 e. the member disconnects: the upstream revokes the tokens.
 """
 
@@ -37,7 +38,7 @@ from django.utils import timezone
 
 from apps.audit.models import AuditEvent
 from apps.upstream.fields import unseal
-from apps.upstream.models import Connection, UpstreamIdentity, UpstreamProvider
+from apps.upstream.models import Connection, ScopedToken, UpstreamIdentity, UpstreamProvider
 from config.devkeys import dev_rsa_private_key
 from tests.accounts.factories import PASSWORD, UserFactory
 from tests.api.tokens import issue_token
@@ -418,10 +419,12 @@ def connect(browser: Browser, upstream: Upstream, provider, member, here: str) -
     connections = browser.submit(consent, button=("allow", "true"))
     assert connections.status_code == 200
     assert connections.url == f"{here}/accounts/connections"
-    assert "Your Upstream Latch account is connected." in connections.text
+    # The same upstream account as the member signs in with (step a), named on the page.
+    assert "Your Upstream Latch account Grace Hopper (grace@example.org) is connected." in connections.text
     assert "See the activities" in connections.text
     connection = Connection.objects.get(user=member, provider=provider)
     assert connection.status == Connection.Status.ACTIVE
+    assert connection.subject == upstream.member_sub
     assert set(connection.scopes) == {"openid", "email", "profile", API_SCOPE, "offline_access"}
     access, refresh_token = unseal(connection, "access_token"), unseal(connection, "refresh_token")
     for stored, plain in ((connection.access_token, access), (connection.refresh_token, refresh_token)):
@@ -474,15 +477,17 @@ class AppToken:
 
 
 def assert_works_upstream(upstream: Upstream, token: str) -> None:
-    userinfo = upstream.get("/oauth/userinfo", headers={"Authorization": f"Bearer {token}"})
-    assert userinfo.status_code == 200, userinfo.text
-    assert userinfo.json()["sub"] == upstream.member_sub
+    """The token is the member's at the upstream and does what the app declared, and nothing more."""
     api = upstream.get("/api/v1/activities", headers={"Authorization": f"Bearer {token}"})
     assert api.status_code == 200, api.text
     introspected = upstream.introspect(token)
     assert introspected["active"] is True
+    assert introspected["sub"] == upstream.member_sub
     assert introspected["client_id"] == upstream.client_id
-    assert API_SCOPE in introspected["scope"].split()
+    assert set(introspected["scope"].split()) == {API_SCOPE, "offline_access"}
+    # The member granted openid, email and profile too; the app declared none of them.
+    userinfo = upstream.get("/oauth/userinfo", headers={"Authorization": f"Bearer {token}"})
+    assert userinfo.status_code in (401, 403), userinfo.text
 
 
 def assert_dead_upstream(upstream: Upstream, token: str, hint: str = "access_token") -> None:
@@ -493,7 +498,7 @@ def assert_dead_upstream(upstream: Upstream, token: str, hint: str = "access_tok
 
 
 def app_gets_a_token(upstream: Upstream, provider, member, here: str) -> AppToken:
-    """c. An app acting for the member gets the upstream access token from the vault; it is real."""
+    """c. An app acting for the member gets an upstream access token from the vault, for its scope only."""
     application = ApplicationFactory(name="Calendar app")
     RequirementFactory(application=application, provider=provider, scopes=[API_SCOPE])
     bearer = issue_token("connections", user=member, application=application)
@@ -504,28 +509,28 @@ def app_gets_a_token(upstream: Upstream, provider, member, here: str) -> AppToke
     body = response.json()
     assert set(body) == {"access_token", "token_type", "expires_at", "scopes"}  # never a refresh token
     assert body["token_type"] == "Bearer"
-    assert API_SCOPE in body["scopes"]
+    assert body["scopes"] == [API_SCOPE, "offline_access"]  # which grants no access of its own
     connection = Connection.objects.get(user=member, provider=provider)
-    assert body["access_token"] == unseal(connection, "access_token")
-    assert connection.last_refreshed_at is None  # fresh from the connect: no refresh needed
+    assert body["access_token"] != unseal(connection, "access_token")  # not the connection's own
+    assert unseal(ScopedToken.objects.get(connection=connection), "access_token") == body["access_token"]
     assert_works_upstream(upstream, body["access_token"])
     token.access_token = body["access_token"]
     return token
 
 
 def refresh(upstream: Upstream, token: AppToken) -> AppToken:
-    """d. The stored token expires: the vault refreshes it upstream; the upstream rotates both tokens."""
+    """d. The narrowed token expires: the vault narrows again upstream; the upstream rotates both tokens."""
     connection = Connection.objects.get(user=token.member, provider_id=SLUG)
     old_refresh = unseal(connection, "refresh_token")
-    Connection.objects.filter(pk=connection.pk).update(expires_at=timezone.now() - timedelta(minutes=1))
+    ScopedToken.objects.filter(connection=connection).update(expires_at=timezone.now() - timedelta(minutes=1))
 
     response = token.ask()
     assert response.status_code == 200, response.text
     new = response.json()["access_token"]
     assert new != token.access_token
     connection.refresh_from_db()
-    assert connection.last_refreshed_at is not None
-    assert connection.expires_at > timezone.now() + timedelta(seconds=ACCESS_TOKEN_SECONDS - 30)
+    scoped = ScopedToken.objects.get(connection=connection)
+    assert scoped.expires_at > timezone.now() + timedelta(seconds=ACCESS_TOKEN_SECONDS - 30)
     new_refresh = unseal(connection, "refresh_token")
     assert new_refresh != old_refresh
     assert_dead_upstream(upstream, token.access_token)

@@ -14,21 +14,11 @@ from tests.accounts.factories import UserFactory
 from tests.api.tokens import issue_token
 from tests.conftest import ApiClient
 from tests.oauth.factories import ApplicationFactory
-from tests.upstream.factories import ConnectionFactory, RequirementFactory, UpstreamProviderFactory
+from tests.upstream.factories import ConnectionFactory, RequirementFactory
 
 pytestmark = pytest.mark.django_db
 
 OnMissing = ApplicationUpstreamRequirement.OnMissing
-
-
-@pytest.fixture
-def provider():
-    return UpstreamProviderFactory()
-
-
-@pytest.fixture
-def member():
-    return UserFactory()
 
 
 @pytest.fixture
@@ -49,7 +39,9 @@ def api(member, application, requirement):
 
 
 def fresh(member, provider, **kwargs) -> Connection:
+    """A connection whose token carries exactly calendar.read (what most tests ask for): no narrowing."""
     kwargs.setdefault("expires_at", timezone.now() + timedelta(hours=1))
+    kwargs.setdefault("scopes", ["calendar.read"])
     return ConnectionFactory(user=member, provider=provider, **kwargs)
 
 
@@ -75,7 +67,7 @@ def test_an_app_gets_the_members_access_token_and_never_the_refresh_token(api, m
         "access_token": connection.access,
         "token_type": "Bearer",
         "expires_at": body["expires_at"],
-        "scopes": ["openid", "calendar.read"],
+        "scopes": ["calendar.read"],
     }
     assert body["expires_at"].startswith(str(connection.expires_at.year))
     assert connection.refresh not in response.content.decode()

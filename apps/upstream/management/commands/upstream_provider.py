@@ -87,6 +87,12 @@ class Command(BaseCommand):
                 action=BooleanOptionalAction,
                 help="link a first sign-in to the Latch account with its verified email, without asking",
             )
+            sub.add_argument(
+                "--tokens-may-exceed-scopes",
+                action=BooleanOptionalAction,
+                help="hand apps a token with more scopes than they declared where the provider cannot "
+                "narrow it (default: no, such apps are refused)",
+            )
             sub.add_argument("--enabled", action=BooleanOptionalAction)
         update.add_argument("--rediscover", action="store_true", help="fetch the discovery document again")
         remove = actions.add_parser(
@@ -143,6 +149,8 @@ class Command(BaseCommand):
             provider.allow_sign_in = options["allow_sign_in"]
         if options["trust_email"] is not None:
             provider.trust_email = options["trust_email"]
+        if options["tokens_may_exceed_scopes"] is not None:
+            provider.tokens_may_exceed_scopes = options["tokens_may_exceed_scopes"]
         if options["enabled"] is not None:
             provider.enabled = options["enabled"]
 
@@ -263,6 +271,7 @@ class Command(BaseCommand):
             "pkce": provider.use_pkce,
             "default_scopes": provider.default_scopes,
             "scopes": provider.scope_names,
+            "tokens_may_exceed_scopes": provider.tokens_may_exceed_scopes,
             "applications": len(dependent_applications(provider)),
         }
 
