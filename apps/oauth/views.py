@@ -3,7 +3,7 @@
 import json
 import logging
 from dataclasses import dataclass
-from urllib.parse import parse_qs, urlencode, urlparse
+from urllib.parse import parse_qs, parse_qsl, urlencode, urlparse, urlunparse
 
 from allauth.mfa.utils import is_mfa_enabled
 from django.contrib.auth import logout
@@ -115,6 +115,17 @@ def session_sign_in(request: HttpRequest) -> SignIn:
     )
 
 
+def with_issuer(uri: str, issuer: str) -> str:
+    """`uri` with `iss` = issuer as its only `iss` query parameter (RFC 9207 §2).
+
+    A registered redirect URI may carry a query of its own; an `iss` in it is dropped so the app
+    sees one issuer, Latch's. Latch answers only in the query (response_mode=query).
+    """
+    parts = urlparse(uri)
+    query = [(name, value) for name, value in parse_qsl(parts.query, keep_blank_values=True) if name != "iss"]
+    return urlunparse(parts._replace(query=urlencode([*query, ("iss", issuer)])))
+
+
 def asks_for_two_factors(acr_values: str) -> bool:
     """Whether `acr_values` (a space-separated list, most preferred first) can only be met by MFA.
 
@@ -204,6 +215,16 @@ class AuthorizeView(dot_views.AuthorizationView):
         return self.error_response(
             OAuthToolkitError(error=error, redirect_uri=self.oauth2_data["redirect_uri"]), application
         )
+
+    def redirect(self, redirect_to, application):
+        """Every response redirected to the app, code or error, names the issuer (RFC 9207 §2).
+
+        DOT's views send every redirect to the app through here: the code (consent, remembered
+        consent, skip_authorization), Deny, and every error response, including DOT's own
+        `login_required`. DOT's COMPLIANT_BCP_RFC9700_AUTHZ_RESPONSE_ISS adds `iss` to codes only.
+        """
+        issuer = oauth2_settings.oidc_issuer(self.request)  # the issuer discovery publishes
+        return super().redirect(with_issuer(redirect_to, issuer), application)
 
     def error_response(self, error, application, **kwargs):
         response = super().error_response(error, application, **kwargs)
