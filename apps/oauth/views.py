@@ -31,6 +31,7 @@ from apps.accounts.mfa import second_factor_redirect, session_authentication
 from apps.accounts.services import session_signed_in_at
 from apps.audit import services as audit
 from apps.audit.models import AuditEvent
+from apps.core.numbers import parse_non_negative_int
 from apps.oauth import consent, throttling
 from apps.oauth.discovery import server_metadata
 from apps.oauth.introspection import introspect
@@ -250,20 +251,38 @@ class AuthorizeView(dot_views.AuthorizationView):
         next_url = f"{self.request.path}?{query.urlencode()}"
         return redirect_to_login(next_url, resolve_url(self.get_login_url()), self.get_redirect_field_name())
 
+    def _max_age(self) -> int | None:
+        """OIDC's max_age in seconds; ValueError unless it is plain ASCII digits (apps/core/numbers.py)."""
+        max_age = self.request.GET.get("max_age")
+        return None if max_age is None else parse_non_negative_int(max_age)
+
+    def _invalid_max_age(self, application) -> HttpResponse:
+        return self._error_redirect(
+            errors.InvalidRequestError(description="max_age must be a number of seconds."), application
+        )
+
     def handle_no_permission(self):
         # Signed out: DOT answers prompt=none with login_required (after validating the client and
         # redirect_uri). Any sign-in is fresh, so it satisfies prompt=login and max_age.
+        try:
+            self._max_age()
+        except ValueError:
+            try:
+                _scopes, self.oauth2_data = self.validate_authorization_request(self.request)
+            except OAuthToolkitError as error:
+                return self.error_response(error, application=None)
+            return self._invalid_max_age(Application.objects.get(client_id=self.oauth2_data["client_id"]))
         if "none" not in self._prompt() and ("login" in self._prompt() or "max_age" in self.request.GET):
             return self._sign_in_again()
         return super().handle_no_permission()
 
-    def _needs_fresh_sign_in(self, max_age: str | None) -> bool:
+    def _needs_fresh_sign_in(self, max_age: int | None) -> bool:
         if "login" in self._prompt():
             return True
         if max_age is None:
             return False
         signed_in_at = session_signed_in_at(self.request)
-        return signed_in_at is None or (timezone.now() - signed_in_at).total_seconds() > int(max_age)
+        return signed_in_at is None or (timezone.now() - signed_in_at).total_seconds() > max_age
 
     def create_authorization_response(self, request, scopes, credentials, allow):
         # Every path that issues a code comes here (the consent form, remembered consent and DOT's
@@ -308,11 +327,10 @@ class AuthorizeView(dot_views.AuthorizationView):
                 ),
                 application,
             )
-        max_age = request.GET.get("max_age")
-        if max_age is not None and not max_age.isdigit():
-            return self._error_redirect(
-                errors.InvalidRequestError(description="max_age must be a number of seconds."), application
-            )
+        try:
+            max_age = self._max_age()
+        except ValueError:
+            return self._invalid_max_age(application)
         if not self._needs_fresh_sign_in(max_age):
             return self._check_two_factors(application)
         if "none" in prompt:
