@@ -6,7 +6,6 @@ from dataclasses import dataclass
 from urllib.parse import parse_qs, parse_qsl, urlencode, urlparse, urlunparse
 
 from allauth.mfa.utils import is_mfa_enabled
-from django.contrib.auth import logout
 from django.contrib.auth.views import redirect_to_login
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -28,7 +27,7 @@ from oauthlib.oauth2.rfc6749 import errors
 from oauthlib.openid.connect.core.exceptions import InteractionRequired
 
 from apps.accounts.mfa import second_factor_redirect, session_authentication
-from apps.accounts.services import session_signed_in_at
+from apps.accounts.services import fresh_sign_in_outstanding, fresh_sign_in_request, session_signed_in_at
 from apps.audit import services as audit
 from apps.audit.models import AuditEvent
 from apps.core.numbers import parse_non_negative_int
@@ -237,19 +236,35 @@ class AuthorizeView(dot_views.AuthorizationView):
         context = {"error": {"error": error, "description": description}}
         return TemplateResponse(self.request, self.error_template_name, context, status=400)
 
-    def _sign_in_again(self) -> HttpResponse:
-        """Send the member to the sign-in page, back here afterwards without the demand just met.
-
-        `prompt=login` and `max_age` are dropped from the return URL (other prompt values stay):
-        the fresh sign-in satisfies them, and keeping them would loop.
-        """
+    def _after_sign_in_url(self) -> str:
+        """This request without `prompt=login` and `max_age` (other prompt values stay): a fresh
+        sign-in satisfies them, and keeping them would ask again and again."""
         query = self.request.GET.copy()
         query.pop("max_age", None)
         prompt = [value for value in query.pop("prompt", [""])[0].split() if value != "login"]
         if prompt:
             query["prompt"] = " ".join(prompt)
-        next_url = f"{self.request.path}?{query.urlencode()}"
-        return redirect_to_login(next_url, resolve_url(self.get_login_url()), self.get_redirect_field_name())
+        return f"{self.request.path}?{query.urlencode()}"
+
+    def _sign_in_again(self, next_url: str | None = None) -> HttpResponse:
+        """Send the member to the sign-in page, and back to `next_url` afterwards."""
+        return redirect_to_login(
+            next_url or self._after_sign_in_url(),
+            resolve_url(self.get_login_url()),
+            self.get_redirect_field_name(),
+        )
+
+    def _fresh_sign_in(self) -> HttpResponse:
+        """prompt=login or an exceeded max_age, for a signed-in member.
+
+        The session is not ended (a GET that signs members out lets any page do it with an <img>):
+        the return URL, which no longer asks, is remembered as waiting for a sign-in newer than
+        now (apps/accounts/services.py), and the sign-in page replaces the session when the member
+        signs in. Coming back without signing in is sent to sign in again (get()).
+        """
+        next_url = self._after_sign_in_url()
+        fresh_sign_in_request(self.request, next_url)
+        return self._sign_in_again(next_url)
 
     def _max_age(self) -> int | None:
         """OIDC's max_age in seconds; ValueError unless it is plain ASCII digits (apps/core/numbers.py)."""
@@ -335,8 +350,7 @@ class AuthorizeView(dot_views.AuthorizationView):
             return self._check_two_factors(application)
         if "none" in prompt:
             return self._error_redirect(errors.LoginRequired(), application)
-        logout(request)
-        return self._sign_in_again()
+        return self._fresh_sign_in()
 
     def get(self, request, *args, **kwargs):
         if problem := duplicated_parameter(request):
@@ -346,6 +360,9 @@ class AuthorizeView(dot_views.AuthorizationView):
             # so skip the page despite prompt=consent; remembered consent decides instead.
             request.GET = request.GET.copy()
             del request.GET["approval_prompt"]
+        if fresh_sign_in_outstanding(request, request.get_full_path()):
+            # Sent to sign in again for this request, and back without having done so.
+            return self._sign_in_again(request.get_full_path())
         if {"prompt", "max_age", "acr_values"} & set(request.GET):
             response = self._check_prompt(request)
             if response is not None:

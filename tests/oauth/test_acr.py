@@ -34,14 +34,6 @@ def member():
 
 
 @pytest.fixture
-def password_browser(member) -> Client:
-    """The member signed in with their password; they have no second factor."""
-    browser = Client()
-    assert sign_in(browser, member).status_code == 302
-    return browser
-
-
-@pytest.fixture
 def totp_browser(member) -> Client:
     """The member signed in with their password and authenticator app."""
     browser = Client()
