@@ -136,6 +136,10 @@ def asks_for_two_factors(acr_values: str) -> bool:
     return bool(known) and Acr.PASSWORD not in known
 
 
+class _ConsentPageRequired(Exception):
+    """A code was about to be issued without the page to a client that must see it every time."""
+
+
 class AuthorizeView(dot_views.AuthorizationView):
     """The authorization endpoint with Latch's consent page.
 
@@ -175,7 +179,10 @@ class AuthorizeView(dot_views.AuthorizationView):
         context["already_allowed"] = [
             ScopeForConsent(*pair) for pair in describe([s for s in requested if s not in new])
         ]
-        context["consent_needed"] = bool(new) or "consent" in self._prompt()
+        context["asks_every_time"] = application is not None and consent.asks_every_time(
+            application, kwargs.get("redirect_uri", "")
+        )
+        context["consent_needed"] = bool(new) or "consent" in self._prompt() or context["asks_every_time"]
         return context
 
     def render_to_response(self, context, **response_kwargs):
@@ -302,6 +309,12 @@ class AuthorizeView(dot_views.AuthorizationView):
     def create_authorization_response(self, request, scopes, credentials, allow):
         # Every path that issues a code comes here (the consent form, remembered consent and DOT's
         # skip_authorization): the code records how this session's member signed in.
+        if request.method == "GET" and consent.asks_every_time(
+            self.oauth2_data["application"], credentials["redirect_uri"]
+        ):
+            # Only DOT's skip_authorization gets here on a GET for such a client (remembered consent
+            # does not apply to it, get_context_data): it sees the page instead (get()).
+            raise _ConsentPageRequired
         credentials = {**credentials, "latch_sign_in": session_sign_in(request)}
         return super().create_authorization_response(request, scopes, credentials, allow)
 
@@ -367,7 +380,12 @@ class AuthorizeView(dot_views.AuthorizationView):
             response = self._check_prompt(request)
             if response is not None:
                 return response
-        return super().get(request, *args, **kwargs)
+        try:
+            return super().get(request, *args, **kwargs)
+        except _ConsentPageRequired:
+            # DOT's get() has validated the request and stored the page's context in oauth2_data
+            # before it tries skip_authorization (pinned by tests/oauth/test_native_app_consent.py).
+            return self.render_to_response(self.get_context_data(**self.oauth2_data))
 
     def form_valid(self, form):
         # The hidden fields come back from the browser: never trust that the client still exists.
