@@ -392,6 +392,13 @@ class AuthorizeView(dot_views.AuthorizationView):
         application = Application.objects.filter(client_id=form.cleaned_data["client_id"]).first()
         if application is None:
             return self._error_page("invalid_client", "The application is not registered with Latch.")
+        if not application.redirect_uri_allowed(form.cleaned_data.get("redirect_uri") or ""):
+            # oauthlib checks the redirect URI before issuing a code, but DOT answers Deny before
+            # oauthlib sees the request: check it here for both (RFC 6749 §3.1.2.4, exact match).
+            return self._error_page(
+                "invalid_request",
+                "The consent form was changed after it was shown; start again from the app.",
+            )
         response = super().form_valid(form)
         if response.status_code == 302:  # answered to the app: consent given or refused
             allowed = bool(form.cleaned_data.get("allow"))
