@@ -233,6 +233,10 @@ ACCOUNT_EMAIL_VERIFICATION = "none"
 ACCOUNT_UNIQUE_EMAIL = True
 ACCOUNT_LOGOUT_ON_PASSWORD_CHANGE = False
 ACCOUNT_SESSION_REMEMBER = None
+# The sign-in page shows its form to a signed-in member too: an app's prompt=login or max_age, and a
+# second factor for a session without a password, send them there without ending their session (a
+# GET must never sign anyone out); the new sign-in replaces it (AccountAdapter.login).
+ACCOUNT_AUTHENTICATED_LOGIN_REDIRECTS = False
 ACCOUNT_PASSWORD_RESET_BY_CODE_ENABLED = False
 # Latch would otherwise mail any address typed into the reset form; the page answers the same either way.
 ACCOUNT_EMAIL_UNKNOWN_ACCOUNTS = False

@@ -23,13 +23,14 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
-from allauth.account.authentication import get_authentication_records
+from allauth.account.authentication import AUTHENTICATION_METHODS_SESSION_KEY, get_authentication_records
+from allauth.account.internal.flows import login as login_flows
+from allauth.account.internal.userkit import user_id_to_str
 from allauth.mfa import signals as mfa_signals
 from allauth.mfa.models import Authenticator
 from allauth.mfa.utils import is_mfa_enabled
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth import logout
 from django.contrib.auth.views import redirect_to_login
 from django.dispatch import receiver
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
@@ -103,16 +104,28 @@ def session_authentication(request: HttpRequest) -> SessionAuthentication:
     return authentication_from_records(get_authentication_records(request, request.user))
 
 
+def restore_authentication_records(request: HttpRequest, user, records: list[dict]) -> None:
+    """Put `records` back as the session's authentication records for `user` (after a flush).
+
+    allauth offers no public way to write them: this sets the two session keys its
+    record_authentication() writes, the user's id under a private name (pinned by
+    tests/oauth/test_fresh_sign_in.py, which reads them back through get_authentication_records).
+    """
+    request.session[AUTHENTICATION_METHODS_SESSION_KEY] = records
+    request.session[login_flows._AUTHENTICATION_METHODS_USER_SESSION_KEY] = user_id_to_str(user)
+
+
 def second_factor_redirect(request: HttpRequest, next_url: str) -> HttpResponseRedirect:
     """Send a signed-in member to prove a second factor, then back to `next_url`.
 
     allauth's reauthentication with an authenticator code (or a security key, for a member who has
     only those) adds the second factor to this session. A session without a password on record
     (signed in some other way) would still lack a first factor afterwards, so that member signs
-    in again from the start, as OIDC's prompt=login does.
+    in again from the start, as OIDC's prompt=login does. That session is not ended here (a GET
+    must never sign anyone out): the new sign-in replaces it (services.session_replace_for_sign_in),
+    and coming back without one only leads here again.
     """
     if not session_authentication(request).has_password:
-        logout(request)
         return redirect_to_login(next_url, reverse("account_login"))
     # The member's main second factor first; the page links to the other (recovery codes included).
     by_key = not is_mfa_enabled(request.user, [Authenticator.Type.TOTP]) and is_mfa_enabled(

@@ -2,13 +2,14 @@
 
 from datetime import datetime, timedelta
 
-from django.contrib.auth import logout
+from allauth.account.authentication import get_authentication_records
+from django.contrib.auth import SESSION_KEY, logout
 from django.db import transaction
 from django.db.models import F
 from django.http import HttpRequest
 from django.utils import timezone
 
-from apps.accounts import sessions
+from apps.accounts import mfa, sessions
 from apps.accounts.ip import client_ip_address
 from apps.accounts.models import HashedKeySession
 from apps.audit.models import AuditEvent
@@ -96,3 +97,64 @@ def sign_out_everywhere(request: HttpRequest, user) -> int:
     record(AuditEvent.Event.SIGNED_OUT_EVERYWHERE, request=request, user=user, revoked=revoked)
     logout(request)  # this browser's row is gone already; logout gives it a fresh, empty session
     return revoked
+
+
+# --- Fresh sign-ins ---------------------------------------------------------------------------
+
+# Authorization requests this browser was sent to sign in again for (OIDC prompt=login, max_age):
+# a digest of the URL each returns to, and when it asked. Only the latest few are kept.
+FRESH_SIGN_IN_REQUESTS = "_latch_fresh_sign_in_requests"
+MAX_FRESH_SIGN_IN_REQUESTS = 10
+
+
+def fresh_sign_in_request(request: HttpRequest, return_url: str) -> None:
+    """Remember that `return_url` may go on only once this browser's member has signed in again.
+
+    Nothing ends here: a GET must never sign anyone out (any page could do it with an <img>), so the
+    session stays as it is until a new sign-in replaces it (session_replace_for_sign_in). Asking
+    again for the same URL keeps the first time it asked.
+    """
+    asked = dict(request.session.get(FRESH_SIGN_IN_REQUESTS) or {})
+    asked.setdefault(sha256_hex(return_url), timezone.now().isoformat())
+    request.session[FRESH_SIGN_IN_REQUESTS] = dict(list(asked.items())[-MAX_FRESH_SIGN_IN_REQUESTS:])
+
+
+def fresh_sign_in_outstanding(request: HttpRequest, url: str) -> bool:
+    """Whether `url` was sent to sign in again and this browser has not signed in since it asked.
+
+    A request that has been met is forgotten, so it cannot send the member round a second time.
+    """
+    asked = dict(request.session.get(FRESH_SIGN_IN_REQUESTS) or {})
+    key = sha256_hex(url)
+    asked_at = sessions.parse_timestamp(asked.get(key))
+    if asked_at is None:
+        return False
+    signed_in_at = session_signed_in_at(request)
+    if signed_in_at is None or signed_in_at <= asked_at:
+        return True
+    del asked[key]
+    request.session[FRESH_SIGN_IN_REQUESTS] = asked
+    return False
+
+
+def session_replace_for_sign_in(request: HttpRequest, user) -> None:
+    """A sign-in in a browser that is already signed in replaces that session; it never merges.
+
+    Called once the new sign-in's first factor is proven (AccountAdapter.pre_login, on the sign-in
+    form's POST), so a member who then gives up at the second step is signed out: allauth's later
+    steps refuse a signed-in session. Django's login() would flush the session only for a
+    different member; for the same one it keeps every key, and allauth's authentication records
+    would mix the old sign-in's proofs into the new one's `amr` and `acr`. So the session is flushed
+    here (a new key; the old row is deleted) and only this sign-in's records are carried over: those
+    made after the old sign-in, other than the old session's reauthentications.
+    """
+    if SESSION_KEY not in request.session:
+        return
+    since = session_signed_in_at(request)
+    records = [
+        entry
+        for entry in get_authentication_records(request, user)
+        if not entry.get("reauthenticated") and (since is None or entry.get("at", 0) > since.timestamp())
+    ]
+    request.session.flush()
+    mfa.restore_authentication_records(request, user, records)

@@ -1,12 +1,40 @@
 """Remembered consent: what a member has allowed each application (services; see Consent)."""
 
+import ipaddress
 from collections.abc import Iterable
+from urllib.parse import urlparse
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from apps.oauth.models import Application, Consent, Grant
 from apps.oauth.services import revoke_member_tokens
+
+
+def asks_every_time(application: Application, redirect_uri: str) -> bool:
+    """Whether this request shows the consent page whatever the member allowed before (RFC 8252 §8.6).
+
+    A public client has no secret, and a redirect URI that any program on the member's device can
+    receive (a loopback address, on any port DOT accepts, or a private-use URI scheme) does not
+    prove which app is asking: any local program could name this client and, with remembered
+    consent or skip_authorization, receive its tokens without the member seeing a page. Only a
+    claimed https redirect URI (not on a loopback host) identifies a public client; confidential
+    clients authenticate at the token endpoint.
+    """
+    if application.client_type != Application.CLIENT_PUBLIC:
+        return False
+    parts = urlparse(redirect_uri)
+    return parts.scheme != "https" or _is_loopback(parts.hostname or "")
+
+
+def _is_loopback(host: str) -> bool:
+    host = host.rstrip(".").lower()
+    if host == "localhost" or host.endswith(".localhost"):  # RFC 6761 §6.3
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def allowed_scopes(user, application: Application) -> list[str]:

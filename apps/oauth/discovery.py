@@ -65,5 +65,6 @@ def server_metadata(request: HttpRequest) -> dict:
         "request_parameter_supported": False,
         "request_uri_parameter_supported": False,
         "claims_parameter_supported": False,
+        # AuthorizeView.redirect names the issuer in every redirect to the app, errors included.
         "authorization_response_iss_parameter_supported": True,
     }

@@ -3,10 +3,9 @@
 import json
 import logging
 from dataclasses import dataclass
-from urllib.parse import parse_qs, urlencode, urlparse
+from urllib.parse import parse_qs, parse_qsl, urlencode, urlparse, urlunparse
 
 from allauth.mfa.utils import is_mfa_enabled
-from django.contrib.auth import logout
 from django.contrib.auth.views import redirect_to_login
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -28,9 +27,10 @@ from oauthlib.oauth2.rfc6749 import errors
 from oauthlib.openid.connect.core.exceptions import InteractionRequired
 
 from apps.accounts.mfa import second_factor_redirect, session_authentication
-from apps.accounts.services import session_signed_in_at
+from apps.accounts.services import fresh_sign_in_outstanding, fresh_sign_in_request, session_signed_in_at
 from apps.audit import services as audit
 from apps.audit.models import AuditEvent
+from apps.core.numbers import parse_non_negative_int
 from apps.oauth import consent, throttling
 from apps.oauth.discovery import server_metadata
 from apps.oauth.introspection import introspect
@@ -133,6 +133,17 @@ def session_sign_in(request: HttpRequest) -> SignIn:
     )
 
 
+def with_issuer(uri: str, issuer: str) -> str:
+    """`uri` with `iss` = issuer as its only `iss` query parameter (RFC 9207 §2).
+
+    A registered redirect URI may carry a query of its own; an `iss` in it is dropped so the app
+    sees one issuer, Latch's. Latch answers only in the query (response_mode=query).
+    """
+    parts = urlparse(uri)
+    query = [(name, value) for name, value in parse_qsl(parts.query, keep_blank_values=True) if name != "iss"]
+    return urlunparse(parts._replace(query=urlencode([*query, ("iss", issuer)])))
+
+
 def asks_for_two_factors(acr_values: str) -> bool:
     """Whether `acr_values` (a space-separated list, most preferred first) can only be met by MFA.
 
@@ -141,6 +152,10 @@ def asks_for_two_factors(acr_values: str) -> bool:
     """
     known = [value for value in acr_values.split() if value in Acr.values]
     return bool(known) and Acr.PASSWORD not in known
+
+
+class _ConsentPageRequired(Exception):
+    """A code was about to be issued without the page to a client that must see it every time."""
 
 
 class AuthorizeView(dot_views.AuthorizationView):
@@ -182,7 +197,10 @@ class AuthorizeView(dot_views.AuthorizationView):
         context["already_allowed"] = [
             ScopeForConsent(*pair) for pair in describe([s for s in requested if s not in new])
         ]
-        context["consent_needed"] = bool(new) or "consent" in self._prompt()
+        context["asks_every_time"] = application is not None and consent.asks_every_time(
+            application, kwargs.get("redirect_uri", "")
+        )
+        context["consent_needed"] = bool(new) or "consent" in self._prompt() or context["asks_every_time"]
         return context
 
     def render_to_response(self, context, **response_kwargs):
@@ -223,6 +241,16 @@ class AuthorizeView(dot_views.AuthorizationView):
             OAuthToolkitError(error=error, redirect_uri=self.oauth2_data["redirect_uri"]), application
         )
 
+    def redirect(self, redirect_to, application):
+        """Every response redirected to the app, code or error, names the issuer (RFC 9207 §2).
+
+        DOT's views send every redirect to the app through here: the code (consent, remembered
+        consent, skip_authorization), Deny, and every error response, including DOT's own
+        `login_required`. DOT's COMPLIANT_BCP_RFC9700_AUTHZ_RESPONSE_ISS adds `iss` to codes only.
+        """
+        issuer = oauth2_settings.oidc_issuer(self.request)  # the issuer discovery publishes
+        return super().redirect(with_issuer(redirect_to, issuer), application)
+
     def error_response(self, error, application, **kwargs):
         response = super().error_response(error, application, **kwargs)
         if isinstance(response, TemplateResponse):
@@ -233,38 +261,78 @@ class AuthorizeView(dot_views.AuthorizationView):
         context = {"error": {"error": error, "description": description}}
         return TemplateResponse(self.request, self.error_template_name, context, status=400)
 
-    def _sign_in_again(self) -> HttpResponse:
-        """Send the member to the sign-in page, back here afterwards without the demand just met.
-
-        `prompt=login` and `max_age` are dropped from the return URL (other prompt values stay):
-        the fresh sign-in satisfies them, and keeping them would loop.
-        """
+    def _after_sign_in_url(self) -> str:
+        """This request without `prompt=login` and `max_age` (other prompt values stay): a fresh
+        sign-in satisfies them, and keeping them would ask again and again."""
         query = self.request.GET.copy()
         query.pop("max_age", None)
         prompt = [value for value in query.pop("prompt", [""])[0].split() if value != "login"]
         if prompt:
             query["prompt"] = " ".join(prompt)
-        next_url = f"{self.request.path}?{query.urlencode()}"
-        return redirect_to_login(next_url, resolve_url(self.get_login_url()), self.get_redirect_field_name())
+        return f"{self.request.path}?{query.urlencode()}"
+
+    def _sign_in_again(self, next_url: str | None = None) -> HttpResponse:
+        """Send the member to the sign-in page, and back to `next_url` afterwards."""
+        return redirect_to_login(
+            next_url or self._after_sign_in_url(),
+            resolve_url(self.get_login_url()),
+            self.get_redirect_field_name(),
+        )
+
+    def _fresh_sign_in(self) -> HttpResponse:
+        """prompt=login or an exceeded max_age, for a signed-in member.
+
+        The session is not ended (a GET that signs members out lets any page do it with an <img>):
+        the return URL, which no longer asks, is remembered as waiting for a sign-in newer than
+        now (apps/accounts/services.py), and the sign-in page replaces the session when the member
+        signs in. Coming back without signing in is sent to sign in again (get()).
+        """
+        next_url = self._after_sign_in_url()
+        fresh_sign_in_request(self.request, next_url)
+        return self._sign_in_again(next_url)
+
+    def _max_age(self) -> int | None:
+        """OIDC's max_age in seconds; ValueError unless it is plain ASCII digits (apps/core/numbers.py)."""
+        max_age = self.request.GET.get("max_age")
+        return None if max_age is None else parse_non_negative_int(max_age)
+
+    def _invalid_max_age(self, application) -> HttpResponse:
+        return self._error_redirect(
+            errors.InvalidRequestError(description="max_age must be a number of seconds."), application
+        )
 
     def handle_no_permission(self):
         # Signed out: DOT answers prompt=none with login_required (after validating the client and
         # redirect_uri). Any sign-in is fresh, so it satisfies prompt=login and max_age.
+        try:
+            self._max_age()
+        except ValueError:
+            try:
+                _scopes, self.oauth2_data = self.validate_authorization_request(self.request)
+            except OAuthToolkitError as error:
+                return self.error_response(error, application=None)
+            return self._invalid_max_age(Application.objects.get(client_id=self.oauth2_data["client_id"]))
         if "none" not in self._prompt() and ("login" in self._prompt() or "max_age" in self.request.GET):
             return self._sign_in_again()
         return super().handle_no_permission()
 
-    def _needs_fresh_sign_in(self, max_age: str | None) -> bool:
+    def _needs_fresh_sign_in(self, max_age: int | None) -> bool:
         if "login" in self._prompt():
             return True
         if max_age is None:
             return False
         signed_in_at = session_signed_in_at(self.request)
-        return signed_in_at is None or (timezone.now() - signed_in_at).total_seconds() > int(max_age)
+        return signed_in_at is None or (timezone.now() - signed_in_at).total_seconds() > max_age
 
     def create_authorization_response(self, request, scopes, credentials, allow):
         # Every path that issues a code comes here (the consent form, remembered consent and DOT's
         # skip_authorization): the code records how this session's member signed in.
+        if request.method == "GET" and consent.asks_every_time(
+            self.oauth2_data["application"], credentials["redirect_uri"]
+        ):
+            # Only DOT's skip_authorization gets here on a GET for such a client (remembered consent
+            # does not apply to it, get_context_data): it sees the page instead (get()).
+            raise _ConsentPageRequired
         credentials = {**credentials, "latch_sign_in": session_sign_in(request)}
         return super().create_authorization_response(request, scopes, credentials, allow)
 
@@ -305,17 +373,15 @@ class AuthorizeView(dot_views.AuthorizationView):
                 ),
                 application,
             )
-        max_age = request.GET.get("max_age")
-        if max_age is not None and not max_age.isdigit():
-            return self._error_redirect(
-                errors.InvalidRequestError(description="max_age must be a number of seconds."), application
-            )
+        try:
+            max_age = self._max_age()
+        except ValueError:
+            return self._invalid_max_age(application)
         if not self._needs_fresh_sign_in(max_age):
             return self._check_two_factors(application)
         if "none" in prompt:
             return self._error_redirect(errors.LoginRequired(), application)
-        logout(request)
-        return self._sign_in_again()
+        return self._fresh_sign_in()
 
     def get(self, request, *args, **kwargs):
         if problem := duplicated_parameter(request):
@@ -325,17 +391,32 @@ class AuthorizeView(dot_views.AuthorizationView):
             # so skip the page despite prompt=consent; remembered consent decides instead.
             request.GET = request.GET.copy()
             del request.GET["approval_prompt"]
+        if fresh_sign_in_outstanding(request, request.get_full_path()):
+            # Sent to sign in again for this request, and back without having done so.
+            return self._sign_in_again(request.get_full_path())
         if {"prompt", "max_age", "acr_values"} & set(request.GET):
             response = self._check_prompt(request)
             if response is not None:
                 return response
-        return super().get(request, *args, **kwargs)
+        try:
+            return super().get(request, *args, **kwargs)
+        except _ConsentPageRequired:
+            # DOT's get() has validated the request and stored the page's context in oauth2_data
+            # before it tries skip_authorization (pinned by tests/oauth/test_native_app_consent.py).
+            return self.render_to_response(self.get_context_data(**self.oauth2_data))
 
     def form_valid(self, form):
         # The hidden fields come back from the browser: never trust that the client still exists.
         application = Application.objects.filter(client_id=form.cleaned_data["client_id"]).first()
         if application is None:
             return self._error_page("invalid_client", "The application is not registered with Latch.")
+        if not application.redirect_uri_allowed(form.cleaned_data.get("redirect_uri") or ""):
+            # oauthlib checks the redirect URI before issuing a code, but DOT answers Deny before
+            # oauthlib sees the request: check it here for both (RFC 6749 §3.1.2.4, exact match).
+            return self._error_page(
+                "invalid_request",
+                "The consent form was changed after it was shown; start again from the app.",
+            )
         response = super().form_valid(form)
         if response.status_code == 302:  # answered to the app: consent given or refused
             allowed = bool(form.cleaned_data.get("allow"))

@@ -527,7 +527,7 @@ def test_staff_signed_in_with_a_passkey_use_the_admin(staff):
     assert browser.get("/admin/").status_code == 200
 
 
-def test_a_session_without_a_password_on_record_signs_in_again(staff):
+def test_a_session_without_a_password_on_record_signs_in_again_without_being_signed_out_first(staff):
     activate_totp(staff)
     browser = Client()
     browser.force_login(staff)  # no authentication records at all
@@ -535,7 +535,9 @@ def test_a_session_without_a_password_on_record_signs_in_again(staff):
     response = browser.get("/admin/")
 
     assert response["Location"] == "/accounts/login/?next=/admin/"
-    assert signed_in_user_id(browser) is None
+    # A GET never signs anyone out (any page could trigger it); the new sign-in replaces the session.
+    assert signed_in_user_id(browser) == str(staff.pk)
+    assert browser.get("/admin/")["Location"] == "/accounts/login/?next=/admin/"
 
 
 @pytest.mark.parametrize("method", ["get", "post"])

@@ -2,6 +2,7 @@ import pytest
 from django.test import Client
 
 from tests.accounts.factories import UserFactory
+from tests.accounts.mfa import sign_in
 from tests.oauth.factories import ApplicationFactory
 
 
@@ -15,6 +16,14 @@ def browser(member) -> Client:
     """A browser in which the member is signed in to Latch."""
     browser = Client()
     browser.force_login(member)
+    return browser
+
+
+@pytest.fixture
+def password_browser(member) -> Client:
+    """The member signed in through the sign-in page with their password (no second factor)."""
+    browser = Client()
+    assert sign_in(browser, member).status_code == 302
     return browser
 
 

@@ -34,14 +34,6 @@ def member():
 
 
 @pytest.fixture
-def password_browser(member) -> Client:
-    """The member signed in with their password; they have no second factor."""
-    browser = Client()
-    assert sign_in(browser, member).status_code == 302
-    return browser
-
-
-@pytest.fixture
 def totp_browser(member) -> Client:
     """The member signed in with their password and authenticator app."""
     browser = Client()
@@ -247,6 +239,7 @@ def test_a_member_without_a_second_factor_is_told_and_chooses(password_browser, 
     assert {k: v[0] for k, v in parse_qs(cancel.query).items()} == {
         "error": "access_denied",
         "state": "state-123",
+        "iss": "http://testserver",
     }
     continue_url = response.context["continue_url"]
     assert "acr_values" not in continue_url

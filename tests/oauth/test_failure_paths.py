@@ -342,6 +342,41 @@ def test_tampered_consent_form_with_another_redirect_uri_gets_an_error_page(brow
     assert not Grant.objects.exists()
 
 
+@pytest.mark.parametrize("allow", [True, False])
+@pytest.mark.parametrize(
+    "redirect_uri",
+    [
+        "https://evil.example.com/callback",
+        REDIRECT_URI + "/",
+        REDIRECT_URI + "?next=https://evil.example.com",
+        "https://app.example.org.evil.test/callback",
+    ],
+)
+def test_a_tampered_redirect_uri_on_allow_or_deny_gets_an_error_page_and_no_redirect(
+    browser, application, redirect_uri, allow
+):
+    _, challenge = pkce_pair()
+    page = flow.consent_page(browser, application, "member-read", challenge)
+    data = {k: v for k, v in page.context["form"].initial.items() if v is not None}
+    data["redirect_uri"] = redirect_uri
+    if allow:
+        data["allow"] = "true"
+
+    response = browser.post("/oauth/authorize", data)
+
+    assert response.status_code == 400
+    assert "Location" not in response
+    assert not Grant.objects.exists()
+
+
+def test_deny_with_the_form_as_shown_still_goes_back_to_the_app(browser, application):
+    _, challenge = pkce_pair()
+
+    response = flow.submit_consent(browser, application, "member-read", challenge, allow=False)
+
+    assert flow.redirect_params(response)["error"] == "access_denied"
+
+
 def test_incomplete_consent_form_gets_an_error_page(browser):
     response = browser.post("/oauth/authorize", {"allow": "true"})
 
