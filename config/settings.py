@@ -16,6 +16,7 @@ import environ
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.csp import CSP
 
+from apps.accounts.ip import trusted_proxies_from_env
 from apps.oauth.keys import signing_keys_from_env
 from apps.upstream.crypto import vault_keys_from_env
 from config.devkeys import dev_rsa_private_key, dev_secret_key, dev_vault_keys
@@ -185,9 +186,13 @@ SERVER_EMAIL = DEFAULT_FROM_EMAIL
 # Behind a TLS-terminating proxy set DJANGO_SECURE_PROXY_SSL_HEADER=1 so request.is_secure() works.
 if env.bool("DJANGO_SECURE_PROXY_SSL_HEADER", default=False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
-# How many proxies in front of Latch append to X-Forwarded-For; the client's IP (for rate limits,
-# throttling and the audit log) is the entry they saw. 0: the socket's address (apps/accounts/ip.py).
-ALLAUTH_TRUSTED_PROXY_COUNT = env.int("LATCH_TRUSTED_PROXY_COUNT", default=0)
+# The proxies in front of Latch (comma-separated CIDRs): X-Forwarded-For counts only when the socket's
+# peer is one of them, and the client's IP (rate limits, throttling, sessions, the audit log) is the
+# first address from the right that is not one. Empty: the socket's address (apps/accounts/ip.py).
+LATCH_TRUSTED_PROXIES = trusted_proxies_from_env(
+    env.str("LATCH_TRUSTED_PROXIES", default=""),
+    legacy_proxy_count=env.str("LATCH_TRUSTED_PROXY_COUNT", default=None),
+)
 SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=not DEBUG)
 SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
 SESSION_COOKIE_SECURE = not DEBUG

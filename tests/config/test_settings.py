@@ -5,6 +5,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from config.devkeys import dev_rsa_private_key
 
 BASE_DIR = Path(__file__).resolve().parents[2]
@@ -105,3 +107,34 @@ def test_mail_goes_to_the_console_in_development_and_to_smtp_from_email_url_othe
     assert "'host': 'mail.example.org'" in production.stdout
     assert "'port': 587" in production.stdout
     assert "'use_tls': True" in production.stdout
+
+
+# --- Trusted proxies (apps/accounts/ip.py) ------------------------------------------------------
+
+
+def test_trusted_proxies_are_parsed_as_networks_at_start_up():
+    show = "from django.conf import settings; print(settings.LATCH_TRUSTED_PROXIES)"
+
+    result = run_manage(
+        "shell", "-c", show, LATCH_DEV_KEYS="1", LATCH_TRUSTED_PROXIES=" 10.0.0.0/8, 2001:db8::/32"
+    )
+
+    assert (
+        result.stdout.strip().splitlines()[-1] == "(IPv4Network('10.0.0.0/8'), IPv6Network('2001:db8::/32'))"
+    )
+
+
+@pytest.mark.parametrize("value", ["10.0.0.0/33", "proxy.internal", "10.0.0.1/8"])
+def test_a_malformed_trusted_proxy_stops_latch(value):
+    result = run_manage("check", LATCH_DEV_KEYS="1", LATCH_TRUSTED_PROXIES=value)
+
+    assert result.returncode != 0
+    assert f"LATCH_TRUSTED_PROXIES: {value!r} is not a network" in result.stderr
+
+
+def test_the_old_proxy_count_stops_latch_and_names_the_new_setting():
+    result = run_manage("check", LATCH_DEV_KEYS="1", LATCH_TRUSTED_PROXY_COUNT="1")
+
+    assert result.returncode != 0
+    assert "LATCH_TRUSTED_PROXY_COUNT is no longer read" in result.stderr
+    assert "Set LATCH_TRUSTED_PROXIES" in result.stderr
