@@ -11,6 +11,7 @@ when none are given.
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
@@ -274,6 +275,50 @@ OAUTH2_PROVIDER_ID_TOKEN_MODEL = "oauth.IDToken"
 OIDC_SIGNING_KEYS = signing_keys_from_env(
     env, dev_key=(lambda: dev_rsa_private_key(VAR_DIR)) if DEV_KEYS else None
 )
+
+
+def _issuer(value: str) -> str:
+    """LATCH_ISSUER, checked: without it DOT takes the issuer from each request's Host header.
+
+    The issuer is the `iss` of every id_token and the base of discovery (OIDC Core §2, RFC 8414 §2):
+    an absolute https URL with no query or fragment, compared by relying parties character for
+    character, so also no credentials and no trailing slash. Plain http only for localhost and
+    127.0.0.1 (`make bench`, a test upstream). Development (DJANGO_DEBUG) may leave it unset.
+    """
+    if not value:
+        if DEBUG:
+            return ""
+        raise ImproperlyConfigured(
+            "LATCH_ISSUER must be set outside development: the URL apps know Latch by, e.g. "
+            "https://latch.example.org. Without it the request's Host header would decide the issuer."
+        )
+    parts = urlsplit(value)
+    try:
+        parts.port  # noqa: B018 (raises ValueError for a port that is not a number)
+    except ValueError:
+        problem = "has a port that is not a number"
+    else:
+        local = parts.hostname in ("localhost", "127.0.0.1")
+        problem = (
+            "must be https (plain http only for localhost or 127.0.0.1)"
+            if not (parts.scheme == "https" or (parts.scheme == "http" and local))
+            else "has no host"
+            if not parts.hostname
+            else "must not hold a user name or password"
+            if parts.username is not None or parts.password is not None
+            else "must have no query or fragment"
+            if "?" in value or "#" in value
+            else "must not end with a slash"
+            if value.endswith("/")
+            else ""
+        )
+    if problem:
+        raise ImproperlyConfigured(f"LATCH_ISSUER {value!r} {problem}, e.g. https://latch.example.org.")
+    return value
+
+
+LATCH_ISSUER = _issuer(env.str("LATCH_ISSUER", default=""))
+
 # Plain http redirect URIs are for development and native apps' loopback callbacks only (RFC 8252).
 ALLOW_HTTP_REDIRECT_URIS = env.bool("LATCH_ALLOW_HTTP_REDIRECT_URIS", default=DEBUG)
 
@@ -313,8 +358,8 @@ OAUTH2_PROVIDER = {
     "OIDC_ENABLED": True,
     "OIDC_RSA_PRIVATE_KEY": OIDC_SIGNING_KEYS.active.pem,
     "OIDC_RSA_PRIVATE_KEYS_INACTIVE": OIDC_SIGNING_KEYS.inactive_pems,
-    # Set in production so the issuer never depends on a request's Host header.
-    "OIDC_ISS_ENDPOINT": env.str("LATCH_ISSUER", default=""),
+    # Required outside development (_issuer above), so the issuer never depends on a Host header.
+    "OIDC_ISS_ENDPOINT": LATCH_ISSUER,
     "OIDC_RESPONSE_TYPES_SUPPORTED": ["code"],
     "OAUTH2_RESPONSE_TYPES_SUPPORTED": ["code"],
     "OAUTH2_GRANT_TYPES_SUPPORTED": ["authorization_code", "refresh_token", "client_credentials"],
