@@ -447,7 +447,11 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {
-        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        # Client-supplied values in a message are escaped, so none forges a line (apps/audit/logging.py).
+        "plain": {
+            "()": "apps.audit.logging.TextFormatter",
+            "format": "%(asctime)s %(levelname)s %(name)s %(message)s",
+        },
         "json": {"()": "apps.audit.logging.JSONFormatter"},
     },
     "handlers": {
