@@ -143,29 +143,27 @@ class User(AbstractBaseUser, PermissionsMixin):
         self._stored_email = self.__dict__.get("email")
         self._stored_email_verified = self.__dict__.get("email_verified")
 
-    def _stored_email_now(self) -> str | None:
-        stored = getattr(self, "_stored_email", None)
-        if stored is None:  # loaded without its email (only()/defer()): ask the database
+    def _email_changes(self, saves) -> bool:
+        if not saves("email") or "email" not in self.__dict__:
+            return False
+        stored = self._stored_email
+        if stored is None and self.pk is not None:
+            # Loaded without its email (only()/defer()), or built with an existing pk: ask the database.
             stored = type(self)._base_manager.filter(pk=self.pk).values_list("email", flat=True).first()
-        return stored
+        return stored is not None and self.email != stored
 
     def save(self, *args, **kwargs) -> None:
         update_fields = kwargs.get("update_fields")
         saves = (lambda name: True) if update_fields is None else (lambda name: name in update_fields)
-        email_changed = (
-            not self._state.adding
-            and saves("email")
-            and "email" in self.__dict__
-            and self.email != self._stored_email_now()
-        )
+        email_changed = self._email_changes(saves)
         if email_changed:
             self.email_verified = False
             if update_fields is not None:
                 kwargs["update_fields"] = {*update_fields, "email_verified"}
         verification_changed = (
-            not self._state.adding
+            self.pk is not None
             and saves("email_verified")
-            and self.email_verified != getattr(self, "_stored_email_verified", None)
+            and self.email_verified != self._stored_email_verified
         )
         super().save(*args, **kwargs)
         self._remember_stored_email()

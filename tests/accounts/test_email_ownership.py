@@ -164,6 +164,15 @@ def test_an_instance_loaded_without_its_address_still_unverifies_a_change():
     assert (member.email, member.email_verified) == ("ada@elsewhere.example", False)
 
 
+def test_an_instance_built_over_an_existing_row_still_unverifies_a_change():
+    member = UserFactory(email="ada@example.org")
+
+    User(pk=member.pk, public_id=member.public_id, email="ada@elsewhere.example", email_verified=True).save()
+
+    member.refresh_from_db()
+    assert (member.email, member.email_verified) == ("ada@elsewhere.example", False)
+
+
 def test_saving_other_fields_keeps_the_address_verified():
     member = UserFactory(email="ada@example.org")
 
