@@ -11,11 +11,13 @@ when none are given.
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.csp import CSP
 
+from apps.accounts.ip import trusted_proxies_from_env
 from apps.oauth.keys import signing_keys_from_env
 from apps.upstream.crypto import vault_keys_from_env
 from config.devkeys import dev_rsa_private_key, dev_secret_key, dev_vault_keys
@@ -185,9 +187,13 @@ SERVER_EMAIL = DEFAULT_FROM_EMAIL
 # Behind a TLS-terminating proxy set DJANGO_SECURE_PROXY_SSL_HEADER=1 so request.is_secure() works.
 if env.bool("DJANGO_SECURE_PROXY_SSL_HEADER", default=False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
-# How many proxies in front of Latch append to X-Forwarded-For; the client's IP (for rate limits,
-# throttling and the audit log) is the entry they saw. 0: the socket's address (apps/accounts/ip.py).
-ALLAUTH_TRUSTED_PROXY_COUNT = env.int("LATCH_TRUSTED_PROXY_COUNT", default=0)
+# The proxies in front of Latch (comma-separated CIDRs): X-Forwarded-For counts only when the socket's
+# peer is one of them, and the client's IP (rate limits, throttling, sessions, the audit log) is the
+# first address from the right that is not one. Empty: the socket's address (apps/accounts/ip.py).
+LATCH_TRUSTED_PROXIES = trusted_proxies_from_env(
+    env.str("LATCH_TRUSTED_PROXIES", default=""),
+    legacy_proxy_count=env.str("LATCH_TRUSTED_PROXY_COUNT", default=None),
+)
 SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=not DEBUG)
 SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
 SESSION_COOKIE_SECURE = not DEBUG
@@ -273,6 +279,50 @@ OAUTH2_PROVIDER_ID_TOKEN_MODEL = "oauth.IDToken"
 OIDC_SIGNING_KEYS = signing_keys_from_env(
     env, dev_key=(lambda: dev_rsa_private_key(VAR_DIR)) if DEV_KEYS else None
 )
+
+
+def _issuer(value: str) -> str:
+    """LATCH_ISSUER, checked: without it DOT takes the issuer from each request's Host header.
+
+    The issuer is the `iss` of every id_token and the base of discovery (OIDC Core §2, RFC 8414 §2):
+    an absolute https URL with no query or fragment, compared by relying parties character for
+    character, so also no credentials and no trailing slash. Plain http only for localhost and
+    127.0.0.1 (`make bench`, a test upstream). Development (DJANGO_DEBUG) may leave it unset.
+    """
+    if not value:
+        if DEBUG:
+            return ""
+        raise ImproperlyConfigured(
+            "LATCH_ISSUER must be set outside development: the URL apps know Latch by, e.g. "
+            "https://latch.example.org. Without it the request's Host header would decide the issuer."
+        )
+    parts = urlsplit(value)
+    try:
+        parts.port  # noqa: B018 (raises ValueError for a port that is not a number)
+    except ValueError:
+        problem = "has a port that is not a number"
+    else:
+        local = parts.hostname in ("localhost", "127.0.0.1")
+        problem = (
+            "must be https (plain http only for localhost or 127.0.0.1)"
+            if not (parts.scheme == "https" or (parts.scheme == "http" and local))
+            else "has no host"
+            if not parts.hostname
+            else "must not hold a user name or password"
+            if parts.username is not None or parts.password is not None
+            else "must have no query or fragment"
+            if "?" in value or "#" in value
+            else "must not end with a slash"
+            if value.endswith("/")
+            else ""
+        )
+    if problem:
+        raise ImproperlyConfigured(f"LATCH_ISSUER {value!r} {problem}, e.g. https://latch.example.org.")
+    return value
+
+
+LATCH_ISSUER = _issuer(env.str("LATCH_ISSUER", default=""))
+
 # Plain http redirect URIs are for development and native apps' loopback callbacks only (RFC 8252).
 ALLOW_HTTP_REDIRECT_URIS = env.bool("LATCH_ALLOW_HTTP_REDIRECT_URIS", default=DEBUG)
 
@@ -313,8 +363,8 @@ OAUTH2_PROVIDER = {
     "OIDC_ENABLED": True,
     "OIDC_RSA_PRIVATE_KEY": OIDC_SIGNING_KEYS.active.pem,
     "OIDC_RSA_PRIVATE_KEYS_INACTIVE": OIDC_SIGNING_KEYS.inactive_pems,
-    # Set in production so the issuer never depends on a request's Host header.
-    "OIDC_ISS_ENDPOINT": env.str("LATCH_ISSUER", default=""),
+    # Required outside development (_issuer above), so the issuer never depends on a Host header.
+    "OIDC_ISS_ENDPOINT": LATCH_ISSUER,
     "OIDC_RESPONSE_TYPES_SUPPORTED": ["code"],
     "OAUTH2_RESPONSE_TYPES_SUPPORTED": ["code"],
     "OAUTH2_GRANT_TYPES_SUPPORTED": ["authorization_code", "refresh_token", "client_credentials"],
@@ -402,7 +452,11 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {
-        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        # Client-supplied values in a message are escaped, so none forges a line (apps/audit/logging.py).
+        "plain": {
+            "()": "apps.audit.logging.TextFormatter",
+            "format": "%(asctime)s %(levelname)s %(name)s %(message)s",
+        },
         "json": {"()": "apps.audit.logging.JSONFormatter"},
     },
     # Django's request records carry the request, whose repr includes the query string.

@@ -25,7 +25,8 @@ class UserAdmin(DjangoUserAdmin):
     list_display = ("email", "first_name", "last_name", "is_staff", "is_active", "date_joined")
     list_filter = ("is_staff", "is_superuser", "is_active", "email_verified")
     search_fields = ("email", "first_name", "last_name", "public_id")
-    readonly_fields = ("public_id", "date_joined", "updated_at", "last_login")
+    # Verified only by the member answering a mail (apps/accounts/signals.py), never by a tick here.
+    readonly_fields = ("public_id", "email_verified", "date_joined", "updated_at", "last_login")
     fieldsets = (
         (None, {"fields": ("email", "email_verified", "password", "public_id")}),
         ("Personal info", {"fields": ("first_name", "last_name")}),

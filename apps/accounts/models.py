@@ -5,6 +5,7 @@ from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
 from django.contrib.auth.models import PermissionsMixin
 from django.contrib.sessions.base_session import AbstractBaseSession
 from django.db import models
+from django.db.models import Case, F, Value, When
 from django.db.models.functions import Lower
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -13,8 +14,42 @@ from apps.accounts import useragents
 from apps.core.fields import DigestField
 
 
+def _sync_allauth_addresses(user_ids: list) -> None:
+    """allauth's EmailAddress rows of these users say what User.email and email_verified say.
+
+    Latch keeps no address beside User.email: a row for another address is deleted, the row for
+    User.email (if allauth made one) is primary and verified exactly when the user's address is.
+    """
+    from allauth.account.models import EmailAddress
+
+    rows = EmailAddress.objects.filter(user_id__in=user_ids)
+    rows.exclude(email__iexact=F("user__email")).delete()
+    for verified in (True, False):
+        rows.filter(user__email_verified=verified).exclude(primary=True, verified=verified).update(
+            primary=True, verified=verified
+        )
+
+
+class UserQuerySet(models.QuerySet["User"]):
+    def update(self, **kwargs) -> int:
+        """A new address is unverified here too (see User.save), whatever else the update says."""
+        if "email" not in kwargs:
+            return super().update(**kwargs)
+        # In an UPDATE, `email` on the right still means the stored value: only a row whose
+        # address really changes loses its verification.
+        kept = kwargs.get("email_verified", F("email_verified"))
+        kwargs["email_verified"] = Case(When(email=kwargs["email"], then=kept), default=Value(False))
+        user_ids = list(self.values_list("pk", flat=True))
+        updated = super().update(**kwargs)
+        _sync_allauth_addresses(user_ids)
+        return updated
+
+
 class UserManager(BaseUserManager["User"]):
     use_in_migrations = True
+
+    def get_queryset(self) -> UserQuerySet:
+        return UserQuerySet(self.model, using=self._db)
 
     def get_by_natural_key(self, username: str | None) -> "User":
         return self.get(email__iexact=username)
@@ -70,6 +105,8 @@ class User(AbstractBaseUser, PermissionsMixin):
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
 
     objects = UserManager()
+    _stored_email: str | None = None
+    _stored_email_verified: bool | None = None
 
     EMAIL_FIELD = "email"
     USERNAME_FIELD = "email"
@@ -86,6 +123,52 @@ class User(AbstractBaseUser, PermissionsMixin):
     def clean(self) -> None:
         super().clean()
         self.email = UserManager.normalize_email(self.email)
+
+    # --- email_verified holds for the address it was verified for, on every path ---------------
+    # Admin, import_members, allauth and the shell all end in save() (or UserQuerySet.update): a
+    # changed address is unverified until a mail to it is answered (apps/accounts/signals.py),
+    # even if the same save says otherwise. The values as loaded are kept to compare with.
+
+    @classmethod
+    def from_db(cls, db, field_names, values, *, fetch_mode=None):
+        user = super().from_db(db, field_names, values, fetch_mode=fetch_mode)
+        user._remember_stored_email()
+        return user
+
+    def refresh_from_db(self, *args, **kwargs) -> None:
+        super().refresh_from_db(*args, **kwargs)
+        self._remember_stored_email()
+
+    def _remember_stored_email(self) -> None:
+        self._stored_email = self.__dict__.get("email")
+        self._stored_email_verified = self.__dict__.get("email_verified")
+
+    def _email_changes(self, saves) -> bool:
+        if not saves("email") or "email" not in self.__dict__:
+            return False
+        stored = self._stored_email
+        if stored is None and self.pk is not None:
+            # Loaded without its email (only()/defer()), or built with an existing pk: ask the database.
+            stored = type(self)._base_manager.filter(pk=self.pk).values_list("email", flat=True).first()
+        return stored is not None and self.email != stored
+
+    def save(self, *args, **kwargs) -> None:
+        update_fields = kwargs.get("update_fields")
+        saves = (lambda name: True) if update_fields is None else (lambda name: name in update_fields)
+        email_changed = self._email_changes(saves)
+        if email_changed:
+            self.email_verified = False
+            if update_fields is not None:
+                kwargs["update_fields"] = {*update_fields, "email_verified"}
+        verification_changed = (
+            self.pk is not None
+            and saves("email_verified")
+            and self.email_verified != self._stored_email_verified
+        )
+        super().save(*args, **kwargs)
+        self._remember_stored_email()
+        if email_changed or verification_changed:
+            _sync_allauth_addresses([self.pk])
 
     def get_full_name(self) -> str:
         return f"{self.first_name} {self.last_name}".strip() or self.email

@@ -1,3 +1,4 @@
+from allauth.account import views as allauth_views
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
@@ -21,6 +22,17 @@ def home(request: HttpRequest) -> HttpResponse:
         "sign_in_methods": sign_in_methods_for(request.user),
     }
     return render(request, "accounts/home.html", context)
+
+
+def password_change(request: HttpRequest) -> HttpResponse:
+    """allauth's page; a member without a password gets one by the reset mail instead.
+
+    allauth would send them to its "set password" page, which Latch does not mount: the mailed
+    link also shows that the member reads their mailbox (apps/accounts/signals.py).
+    """
+    if request.user.is_authenticated and not request.user.has_usable_password():
+        return redirect("account_reset_password")
+    return allauth_views.password_change(request)
 
 
 @login_required

@@ -312,10 +312,15 @@ class LinkOffer:
 
 
 def _member_for_email(email: str) -> Any:
+    """The active member whose Latch address is `email` and verified, or None.
+
+    An unverified Latch address proves nothing: whoever put it on an account (an administrator's
+    typo, an import) would otherwise be offered, or with `trust_email` given, its owner's sign-in.
+    """
     if not email:
         return None
     User = get_user_model()
-    return User.objects.filter(email__iexact=email, is_active=True).first()
+    return User.objects.filter(email__iexact=email, is_active=True, email_verified=True).first()
 
 
 def sign_in_member(*, request: HttpRequest, provider: UpstreamProvider, result: flow.Result) -> Any:

@@ -76,7 +76,12 @@ def test_an_exception_and_a_value_json_cannot_encode_are_still_one_line():
 
 def run_python(code: str, **env: str) -> subprocess.CompletedProcess:
     clean = {key: value for key, value in os.environ.items() if not key.startswith(("DJANGO_", "LATCH_"))}
-    clean.update(env, LATCH_DEV_KEYS="1", DJANGO_SETTINGS_MODULE="config.settings")
+    clean.update(
+        env,
+        LATCH_DEV_KEYS="1",
+        LATCH_ISSUER="https://latch.example.org",
+        DJANGO_SETTINGS_MODULE="config.settings",
+    )
     return subprocess.run(  # noqa: S603
         [sys.executable, "-c", f"import django; django.setup(); {code}"],
         cwd=BASE_DIR,

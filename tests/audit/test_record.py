@@ -1,5 +1,6 @@
 """record(): the actor, the IP, no secrets, one INSERT, and a failure that never breaks the caller."""
 
+import ipaddress
 import json
 import logging
 
@@ -46,8 +47,8 @@ def test_without_user_or_client_the_actor_is_anonymous_and_an_anonymous_user_is_
     assert (row.actor_type, row.actor_user, row.actor_label, row.ip) == ("anonymous", None, "", "2001:db8::1")
 
 
-def test_the_ip_is_the_one_allauth_trusts_behind_proxies(settings):
-    settings.ALLAUTH_TRUSTED_PROXY_COUNT = 1
+def test_the_ip_is_the_one_trusted_proxies_forwarded(settings):
+    settings.LATCH_TRUSTED_PROXIES = (ipaddress.ip_network("10.0.0.0/8"),)
     request = request_from("10.0.0.2", HTTP_X_FORWARDED_FOR="198.51.100.1, 203.0.113.7")
 
     assert record(AuditEvent.Event.THROTTLED, request=request).ip == "203.0.113.7"

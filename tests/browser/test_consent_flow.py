@@ -9,6 +9,7 @@ import re
 from urllib.parse import parse_qs, urlencode, urlparse
 
 import pytest
+from django.conf import settings
 from django.test import Client
 from playwright.sync_api import Page, expect
 
@@ -98,7 +99,8 @@ def test_a_member_signs_in_allows_the_app_and_it_gets_a_working_code(
     params = allow(page)
 
     assert params["state"] == "state-123"
-    assert params["iss"] == live_server.url
+    # The configured issuer (LATCH_ISSUER), never one derived from the request's host.
+    assert params["iss"] == settings.OAUTH2_PROVIDER["OIDC_ISS_ENDPOINT"]
     assert app_callbacks == [page.url]
     tokens = flow.redeem(Client(), application, params["code"], verifier)
     assert tokens.status_code == 200, tokens.content

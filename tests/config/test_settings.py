@@ -5,6 +5,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from config.devkeys import dev_rsa_private_key
 
 BASE_DIR = Path(__file__).resolve().parents[2]
@@ -16,6 +18,8 @@ VAULT_KEYS = {
     "LATCH_VAULT_KEYS": "test:dGVzdC12YXVsdC1rZXktMzItYnl0ZXMtbG9uZyEhISE=",
     "LATCH_VAULT_CURRENT_KEY": "test",
 }
+# Every start outside development needs an issuer too; tests of the issuer override it ("" is unset).
+ISSUER = {"LATCH_ISSUER": "https://latch.example.org"}
 
 
 def run_manage(*args: str, **env: str) -> subprocess.CompletedProcess:
@@ -23,6 +27,7 @@ def run_manage(*args: str, **env: str) -> subprocess.CompletedProcess:
         key: value for key, value in os.environ.items() if not key.startswith(("DJANGO_", "LATCH_", "OIDC_"))
     }
     clean.update(VAULT_KEYS)
+    clean.update(ISSUER)
     clean.update(env)
     return subprocess.run(  # noqa: S603
         [sys.executable, "manage.py", *args],
@@ -105,3 +110,90 @@ def test_mail_goes_to_the_console_in_development_and_to_smtp_from_email_url_othe
     assert "'host': 'mail.example.org'" in production.stdout
     assert "'port': 587" in production.stdout
     assert "'use_tls': True" in production.stdout
+
+
+# --- Trusted proxies (apps/accounts/ip.py) ------------------------------------------------------
+
+
+def test_trusted_proxies_are_parsed_as_networks_at_start_up():
+    show = "from django.conf import settings; print(settings.LATCH_TRUSTED_PROXIES)"
+
+    result = run_manage(
+        "shell", "-c", show, LATCH_DEV_KEYS="1", LATCH_TRUSTED_PROXIES=" 10.0.0.0/8, 2001:db8::/32"
+    )
+
+    assert (
+        result.stdout.strip().splitlines()[-1] == "(IPv4Network('10.0.0.0/8'), IPv6Network('2001:db8::/32'))"
+    )
+
+
+@pytest.mark.parametrize("value", ["10.0.0.0/33", "proxy.internal", "10.0.0.1/8"])
+def test_a_malformed_trusted_proxy_stops_latch(value):
+    result = run_manage("check", LATCH_DEV_KEYS="1", LATCH_TRUSTED_PROXIES=value)
+
+    assert result.returncode != 0
+    assert f"LATCH_TRUSTED_PROXIES: {value!r} is not a network" in result.stderr
+
+
+def test_the_old_proxy_count_stops_latch_and_names_the_new_setting():
+    result = run_manage("check", LATCH_DEV_KEYS="1", LATCH_TRUSTED_PROXY_COUNT="1")
+
+    assert result.returncode != 0
+    assert "LATCH_TRUSTED_PROXY_COUNT is no longer read" in result.stderr
+    assert "Set LATCH_TRUSTED_PROXIES" in result.stderr
+
+
+# --- The issuer (OIDC Core §2 `iss`, RFC 8414 §2): configured, never the request's Host header -----
+
+SHOW_ISSUER = "from django.conf import settings; print(settings.OAUTH2_PROVIDER['OIDC_ISS_ENDPOINT'])"
+
+
+def test_production_refuses_to_start_without_an_issuer():
+    result = run_manage("check", LATCH_DEV_KEYS="1", LATCH_ISSUER="")
+
+    assert result.returncode != 0
+    assert "LATCH_ISSUER must be set" in result.stderr
+
+
+def test_development_may_leave_the_issuer_to_the_request():
+    result = run_manage("shell", "-c", SHOW_ISSUER, LATCH_DEV_KEYS="1", DJANGO_DEBUG="1", LATCH_ISSUER="")
+
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize(
+    "issuer",
+    [
+        "https://latch.example.org",
+        "https://latch.example.org:8443/idp",
+        "http://localhost:8000",
+        "http://127.0.0.1:8123",
+    ],
+)
+def test_an_absolute_https_issuer_or_a_local_http_one_is_accepted(issuer):
+    result = run_manage("shell", "-c", SHOW_ISSUER, LATCH_DEV_KEYS="1", LATCH_ISSUER=issuer)
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == issuer
+
+
+@pytest.mark.parametrize(
+    "issuer",
+    [
+        "http://latch.example.org",
+        "http://localhost.example.org",
+        "latch.example.org",
+        "/oauth",
+        "ftp://latch.example.org",
+        "https://",
+        "https://latch.example.org/?tenant=1",
+        "https://latch.example.org#top",
+        "https://latch.example.org/",
+        "https://admin:pw@latch.example.org",
+    ],
+)
+def test_an_issuer_that_is_not_an_absolute_https_url_stops_latch(issuer):
+    result = run_manage("check", LATCH_DEV_KEYS="1", LATCH_ISSUER=issuer)
+
+    assert result.returncode != 0
+    assert f"LATCH_ISSUER {issuer!r}" in result.stderr

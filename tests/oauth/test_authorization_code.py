@@ -93,7 +93,7 @@ def test_authorization_response_carries_state_and_issuer(browser):
     )
 
     assert params["state"] == "state-123"
-    assert params["iss"] == "http://testserver"
+    assert params["iss"] == "https://testserver"
 
 
 def test_anonymous_member_is_sent_to_sign_in_first():

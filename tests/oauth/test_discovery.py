@@ -14,7 +14,7 @@ from tests.oauth.factories import REDIRECT_URI, ApplicationFactory, public_appli
 
 pytestmark = pytest.mark.django_db
 
-ISSUER = "http://testserver"
+ISSUER = "https://testserver"
 OPENID_CONFIGURATION = "/.well-known/openid-configuration"
 OAUTH_SERVER_METADATA = "/.well-known/oauth-authorization-server"
 
@@ -74,18 +74,18 @@ def test_metadata_refuses_writes():
 
 
 def test_issuer_is_the_server_origin_without_a_trailing_slash(metadata):
-    assert metadata["issuer"] == "http://testserver"
+    assert metadata["issuer"] == "https://testserver"
 
 
 def test_every_endpoint_is_advertised_at_its_exact_url(metadata):
     assert {key: value for key, value in metadata.items() if key.endswith(("_endpoint", "_uri"))} == {
-        "authorization_endpoint": "http://testserver/oauth/authorize",
-        "token_endpoint": "http://testserver/oauth/token",
-        "userinfo_endpoint": "http://testserver/oauth/userinfo",
-        "jwks_uri": "http://testserver/oauth/jwks",
-        "revocation_endpoint": "http://testserver/oauth/revoke",
-        "introspection_endpoint": "http://testserver/oauth/introspect",
-        "end_session_endpoint": "http://testserver/oauth/logout",
+        "authorization_endpoint": "https://testserver/oauth/authorize",
+        "token_endpoint": "https://testserver/oauth/token",
+        "userinfo_endpoint": "https://testserver/oauth/userinfo",
+        "jwks_uri": "https://testserver/oauth/jwks",
+        "revocation_endpoint": "https://testserver/oauth/revoke",
+        "introspection_endpoint": "https://testserver/oauth/introspect",
+        "end_session_endpoint": "https://testserver/oauth/logout",
     }
 
 

@@ -19,7 +19,7 @@ from tests.oauth.factories import ApplicationFactory
 
 pytestmark = pytest.mark.django_db
 
-ISSUER = "http://testserver"
+ISSUER = "https://testserver"
 NONCE = "n-0S6_WzA2Mj"
 # Claims every ID token carries, whatever the scope. (`amr` too, for a member who signed in through
 # the sign-in page; these browsers are force_login's, which records no method: tests/oauth/test_acr.py.)
@@ -62,7 +62,7 @@ def test_id_token_verifies_with_the_published_rs256_key(browser, application):
     header = jws.JWS.from_jose_token(id_token).jose_header
     assert header["alg"] == "RS256"
     assert header["kid"] == published_key()["kid"]
-    assert claims["iss"] == "http://testserver"
+    assert claims["iss"] == "https://testserver"
     assert claims["aud"] == application.client_id
     assert claims["nonce"] == NONCE
 

@@ -13,7 +13,7 @@ from tests.oauth.factories import ApplicationFactory, public_application, servic
 
 pytestmark = pytest.mark.django_db
 
-ISSUER = "http://testserver"
+ISSUER = "https://testserver"
 INACTIVE = {"active": False}
 
 

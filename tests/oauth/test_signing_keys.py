@@ -24,7 +24,7 @@ from tests.oauth.factories import ApplicationFactory
 
 pytestmark = pytest.mark.django_db
 
-ISSUER = "http://testserver"
+ISSUER = "https://testserver"
 # Latch's OAUTH2_PROVIDER: ID_TOKEN_EXPIRE_SECONDS (LATCH_ID_TOKEN_SECONDS) and DOT's default
 # OIDC_JWKS_MAX_AGE_SECONDS.
 ID_TOKEN_SECONDS = 3600
