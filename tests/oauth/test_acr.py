@@ -239,7 +239,7 @@ def test_a_member_without_a_second_factor_is_told_and_chooses(password_browser, 
     assert {k: v[0] for k, v in parse_qs(cancel.query).items()} == {
         "error": "access_denied",
         "state": "state-123",
-        "iss": "http://testserver",
+        "iss": "https://testserver",
     }
     continue_url = response.context["continue_url"]
     assert "acr_values" not in continue_url

@@ -14,7 +14,7 @@ from tests.oauth.factories import REDIRECT_URI, ApplicationFactory, pkce_pair, p
 
 pytestmark = pytest.mark.django_db
 
-ISSUER = "http://testserver"
+ISSUER = "https://testserver"
 
 
 def assert_redirect_names_issuer(response, error: str | None) -> dict[str, list[str]]:

@@ -22,7 +22,7 @@ def test_a_max_age_that_is_not_plain_digits_is_invalid_request_with_state_and_is
         "error": "invalid_request",
         "error_description": "max_age must be a number of seconds.",
         "state": "state-123",
-        "iss": "http://testserver",
+        "iss": "https://testserver",
     }
     assert "_auth_user_id" in browser.session
     assert not Grant.objects.exists()
