@@ -155,9 +155,18 @@ class AccessTokenAdmin(dot_admin.AccessTokenAdmin):
 
 
 class RefreshTokenAdmin(dot_admin.RefreshTokenAdmin):
-    list_display = ("pk", prefix, "user", "application", "created", "revoked")
+    list_display = ("pk", prefix, "user", "application", "scope", "created", "revoked")
     list_filter = ("application", "revoked")
-    readonly_fields = (prefix, "user", "application", "access_token", "token_family", "revoked", "resource")
+    readonly_fields = (
+        prefix,
+        "user",
+        "application",
+        "scope",
+        "access_token",
+        "token_family",
+        "revoked",
+        "resource",
+    )
     exclude = ("token", "token_checksum", "token_prefix")
 
 

@@ -55,7 +55,9 @@ def _refresh_token_claims(token: RefreshToken, issuer: str) -> dict:
         return INACTIVE
     claims = {
         "active": True,
-        **_owner_claims(token, access_token.scope, issuer),
+        # The refresh token's own scope, not its access token's, which a refresh may have narrowed;
+        # rows stored before refresh tokens had one have it empty.
+        **_owner_claims(token, token.scope or access_token.scope, issuer),
         "iat": _timestamp(token.created),
     }
     lifetime = refresh_token_expire_timedelta()

@@ -187,6 +187,15 @@ class RefreshToken(SignInRecord, AbstractRefreshToken):  # noqa: DJ008 (DOT's ha
     token_prefix = models.CharField(
         _("token prefix"), max_length=8, blank=True, editable=False, help_text=_("For recognition only.")
     )
+    # RFC 6749 §6: a refresh may ask for less than the member granted, and the refresh token issued
+    # with it keeps the whole grant. DOT derives a refresh token's scope from its access token,
+    # which a narrowed refresh narrows; this is the chain's own. Empty on rows stored before it.
+    scope = models.TextField(
+        _("scope"),
+        blank=True,
+        editable=False,
+        help_text=_("What the member granted for this token chain; a refresh may ask for less, never more."),
+    )
 
     class Meta(AbstractRefreshToken.Meta):
         swappable = "OAUTH2_PROVIDER_REFRESH_TOKEN_MODEL"

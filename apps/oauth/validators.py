@@ -106,6 +106,9 @@ class LatchRequestState:
     id_token: IDToken | None = None
     # The refresh token this request rotated out, recorded on the new access token.
     spent_refresh_token: RefreshToken | None = None
+    # The scope of the token chain (RFC 6749 §6), for the refresh token this request issues: the
+    # code's, or the spent refresh token's. Not the request's scopes, which a refresh may narrow.
+    chain_scope: str = ""
 
 
 # A key no attribute syntax can produce, so no code sets it by accident either.
@@ -141,8 +144,17 @@ class LatchOAuth2Validator(OAuth2Validator):
         return super().validate_scopes(client_id, scopes, client, request, *args, **kwargs)
 
     def get_original_scopes(self, refresh_token, request, *args, **kwargs) -> list[str]:
-        """A refresh keeps the original scopes, less any the administrator has since withdrawn."""
-        original = utils.scope_to_list(super().get_original_scopes(refresh_token, request, *args, **kwargs))
+        """The refresh token's own scope (RFC 6749 §6), less any the administrator has since withdrawn.
+
+        DOT reads the scope of the token's access token, which a refresh asking for less has
+        narrowed; Latch stores the chain's scope on each refresh token. Rows stored before it
+        (empty `scope`) fall back to DOT's answer. What is left is also the successor's scope:
+        a scope withdrawn from the app is gone from the chain for good.
+        """
+        stored = request.refresh_token_instance.scope
+        original = utils.scope_to_list(
+            stored or super().get_original_scopes(refresh_token, request, *args, **kwargs)
+        )
         allowed = set(request.client.allowed_scopes or ())
         scopes = [scope for scope in original if scope in allowed]
         if not scopes:
@@ -150,6 +162,7 @@ class LatchOAuth2Validator(OAuth2Validator):
                 description="None of this token's scopes are allowed for the application any more.",
                 request=request,
             )
+        request_state(request).chain_scope = " ".join(scopes)
         return scopes
 
     # --- Client authentication -------------------------------------------------------------------
@@ -281,6 +294,7 @@ class LatchOAuth2Validator(OAuth2Validator):
         state = request_state(request)
         state.token_family = grant.token_family
         state.sign_in = SignIn.of(grant)
+        state.chain_scope = grant.scope
         return True
 
     def save_authorization_code(self, client_id, code, request, *args, **kwargs) -> None:
@@ -480,11 +494,14 @@ class LatchOAuth2Validator(OAuth2Validator):
         return id_token
 
     def _create_refresh_token(self, request, refresh_token_code, access_token, previous_refresh_token):
-        """DOT's constructor, with the family taken from the authorization code when there is one."""
+        """DOT's constructor, with the family taken from the authorization code when there is one,
+        and the chain's scope: the code's, or the spent token's (validate_code, get_original_scopes),
+        whatever the new access token was narrowed to (RFC 6749 §6)."""
+        state = request_state(request)
         if previous_refresh_token is not None:
             token_family = previous_refresh_token.token_family
         else:
-            token_family = request_state(request).token_family or uuid.uuid4()
+            token_family = state.token_family or uuid.uuid4()
         refresh_token = RefreshToken(
             user=request.user,
             application=request.client,
@@ -492,9 +509,10 @@ class LatchOAuth2Validator(OAuth2Validator):
             token_family=token_family,
             resource=getattr(request, "resource", []),
             token_prefix=refresh_token_code[:TOKEN_PREFIX_LENGTH],
+            scope=state.chain_scope or access_token.scope,
         )
         # A rotation keeps the original sign-in; validate_code / validate_refresh_token set it.
-        request_state(request).sign_in.store_on(refresh_token)
+        state.sign_in.store_on(refresh_token)
         self._set_token_value(refresh_token, refresh_token_code)
         lookups.new_refresh_token.save(refresh_token)
         return refresh_token

@@ -132,6 +132,19 @@ def test_admin_lists_tokens_without_showing_them(admin_browser):
     assert f"{tokens['access_token'][:6]}…" in detail
 
 
+def test_admin_shows_the_scope_a_refresh_token_keeps_after_a_narrowed_refresh(admin_browser):
+    application, tokens = issue_tokens()
+    narrowed = flow.refresh(Client(), application, tokens["refresh_token"], scope="offline_access").json()
+    token = RefreshToken.objects.get(revoked__isnull=True)
+    assert narrowed["scope"] == "offline_access"
+
+    listing = admin_browser.get("/admin/oauth/refreshtoken/").content.decode()
+    detail = admin_browser.get(f"/admin/oauth/refreshtoken/{token.pk}/change/").content.decode()
+
+    assert "member-read offline_access" in listing
+    assert "member-read offline_access" in detail
+
+
 def test_admin_revokes_a_refresh_token_and_its_access_token(admin_browser):
     application, tokens = issue_tokens()
 

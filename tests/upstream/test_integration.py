@@ -12,6 +12,7 @@ b. connect the upstream account with an API scope (consent upstream for the new 
 c. an app declared for one API scope gets an upstream token narrowed to it (the upstream honours
    `scope` on refresh), and it works upstream;
 d. the narrowed token expires: the vault narrows again, the upstream rotates, the old token is dead;
+   the connection's own token, refreshed after the narrowing, still carries every granted scope;
 e. the member disconnects: the upstream revokes the tokens.
 """
 
@@ -354,6 +355,7 @@ def test_sign_in_connect_vault_refresh_and_disconnect_against_a_real_upstream(
         connect(browser, upstream, provider, member, live_server.url)
         token = app_gets_a_token(upstream, provider, member, live_server.url)
         token = refresh(upstream, token)
+        refresh_after_narrowing(upstream, provider, member, live_server.url)
         disconnect(browser, upstream, provider, member, live_server.url, token)
     except BaseException:
         print(f"--- upstream Latch's log ---\n{upstream.log_tail()}")  # pytest shows it with the failure
@@ -542,6 +544,37 @@ def refresh(upstream: Upstream, token: AppToken) -> AppToken:
     assert again.json()["access_token"] == new
     token.access_token = new
     return token
+
+
+def refresh_after_narrowing(upstream: Upstream, provider, member, here: str) -> None:
+    """d. The connection's own token, refreshed after a narrowing, carries every scope the member granted.
+
+    RFC 6749 §6: the refresh token a narrowing refresh returns keeps the scope originally granted,
+    so a refresh without `scope` is not narrowed. (An upstream narrowing it would shrink the
+    connection's scopes, and every app needing more would send the member to connect again.)
+    """
+    connection = Connection.objects.get(user=member, provider=provider)
+    granted = set(connection.scopes)
+    refresh_token = unseal(connection, "refresh_token")  # the one the narrowing refresh returned
+    assert set(upstream.introspect(refresh_token, "refresh_token")["scope"].split()) == granted
+    application = ApplicationFactory(name="Profile app")
+    declared = sorted(granted - {"offline_access"})
+    RequirementFactory(application=application, provider=provider, scopes=declared)
+    bearer = issue_token("connections", user=member, application=application)
+    Connection.objects.filter(pk=connection.pk).update(expires_at=timezone.now() - timedelta(minutes=1))
+
+    response = requests.post(
+        f"{here}/api/v1/connections/{SLUG}/token",
+        json={"scopes": declared},
+        headers={"Authorization": f"Bearer {bearer}"},
+        timeout=30,
+    )
+
+    assert response.status_code == 200, response.text
+    connection.refresh_from_db()
+    assert unseal(connection, "refresh_token") != refresh_token  # refreshed upstream, not reused
+    assert set(connection.scopes) == granted
+    assert set(upstream.introspect(response.json()["access_token"])["scope"].split()) == granted
 
 
 def disconnect(browser: Browser, upstream: Upstream, provider, member, here: str, token: AppToken) -> None:
