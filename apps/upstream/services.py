@@ -1071,6 +1071,9 @@ def _connection_refresh_spend(current: Connection, lease: datetime) -> Connectio
             # RFC 6749 §6: a new refresh token replaces the old; without one, the old stays valid.
             if isinstance(token.get("refresh_token"), str) and token["refresh_token"] != refresh:
                 seal(current, "refresh_token", token["refresh_token"])
+                # A provider that rotates may revoke every access token of the old refresh token
+                # (django-oauth-toolkit does): the narrowed ones are obtained again when next asked.
+                ScopedToken.objects.filter(connection=current).delete()
             if (granted := _granted_scopes(token)) is not None:
                 current.scopes = granted
             current.expires_at = _expires_at(token)

@@ -290,3 +290,30 @@ def test_disconnecting_deletes_the_narrowed_tokens(reader, provider, connection,
         if call.request.url == provider.revocation_endpoint
     ]
     assert "narrowed-access" in revoked
+
+
+def test_a_rotation_by_the_connections_own_refresh_drops_the_narrowed_tokens(
+    reader, provider, connection, upstream, member
+):
+    """A provider that rotates may revoke every access token of the old refresh token (DOT does):
+    a narrowed token kept from before would be handed out dead."""
+    refresh_answer(upstream, provider, scope="calendar.read")
+    reader.post(token_path(provider), {})
+    assert ScopedToken.objects.filter(connection=connection).exists()
+    Connection.objects.filter(pk=connection.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
+    upstream.post(
+        provider.token_endpoint,
+        json={
+            "access_token": "full-access-2",
+            "refresh_token": "rotated-refresh",
+            "token_type": "Bearer",
+            "expires_in": 3600,
+            "scope": " ".join(EVERYTHING),
+        },
+    )
+    everything = RequirementFactory(provider=provider, scopes=EVERYTHING)
+    full_reader = ApiClient(issue_token("connections", user=member, application=everything.application))
+
+    assert full_reader.post(token_path(provider), {}).json()["access_token"] == "full-access-2"
+
+    assert not ScopedToken.objects.filter(connection=connection).exists()
