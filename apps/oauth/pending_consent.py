@@ -17,7 +17,7 @@ from django.contrib.sessions.backends.base import SessionBase
 from django.core.cache import cache
 from django.utils.timezone import now
 
-SESSION_KEY = "_latch_pending_consent"
+PENDING_CONSENT = "_latch_pending_consent"  # session key: {id: entry}, oldest first
 # Long enough to read the page, short enough that an abandoned one dies soon.
 LIFETIME = timedelta(minutes=10)
 KEPT_PER_SESSION = 10
@@ -29,11 +29,11 @@ def pending_consent_keep(*, session: SessionBase, user_id: int, parameters: dict
     current = now()
     kept = {
         key: entry
-        for key, entry in session.get(SESSION_KEY, {}).items()
+        for key, entry in session.get(PENDING_CONSENT, {}).items()
         if current.timestamp() < entry["expires_at"]
     }
     newest = list(kept)[-(KEPT_PER_SESSION - 1) :]  # the session keeps the dict's order, oldest first
-    session[SESSION_KEY] = {
+    session[PENDING_CONSENT] = {
         **{key: kept[key] for key in newest},
         request_id: {
             "user_id": user_id,
@@ -51,11 +51,11 @@ def pending_consent_take(*, session: SessionBase, request_id: str, user_id: int)
     claim makes two concurrent posts of the same form (a double click) answer once: both may have
     read the session before either saved it.
     """
-    pending = dict(session.get(SESSION_KEY, {}))
+    pending = dict(session.get(PENDING_CONSENT, {}))
     entry = pending.pop(request_id, None)
     if entry is None:
         return None
-    session[SESSION_KEY] = pending
+    session[PENDING_CONSENT] = pending
     if entry["user_id"] != user_id or now().timestamp() >= entry["expires_at"]:
         return None
     if not cache.add(f"latch:consent-answered:{request_id}", True, timeout=int(LIFETIME.total_seconds())):

@@ -134,6 +134,21 @@ def test_the_same_consent_form_posted_twice_is_refused_the_second_time(browser, 
     assert Grant.objects.count() == grants
 
 
+def test_a_double_click_answers_once_even_when_both_posts_read_the_same_session(browser, application):
+    """Two concurrent posts may both load the session before either saves it without the id."""
+    data = shown_form(browser, application)
+    session = browser.session
+    pending = session[pending_consent.PENDING_CONSENT]
+    assert answer(browser, data, allow=True).status_code == 302
+    session[pending_consent.PENDING_CONSENT] = pending  # what the second post read
+    session.save()
+
+    response = answer(browser, data, allow=True)
+
+    assert_error_page(response, "invalid_request")
+    assert Grant.objects.count() == 1
+
+
 def test_a_consent_form_without_its_request_id_is_refused(browser, application):
     data = shown_form(browser, application)
     del data["consent_request"]
