@@ -1,4 +1,6 @@
 from django import forms
+from django.core.exceptions import ValidationError
+from oauth2_provider.forms import AllowForm
 
 from apps.oauth.models import Application
 from apps.oauth.scopes import SCOPES
@@ -48,3 +50,24 @@ class ApplicationAdminForm(forms.ModelForm):
             "redirect_uris": "Exact URIs, one per line; a redirect must match one of them exactly.",
             "skip_authorization": "First-party app: members are not asked for consent.",
         }
+
+
+# What DOT's consent form carries in hidden fields; Latch's form never does (ConsentForm).
+AUTHORIZATION_PARAMETERS = frozenset(AllowForm.base_fields) - {"allow"}
+
+
+class ConsentForm(forms.Form):
+    """The consent page's form: Allow (or Deny, without `allow`) for the request the page showed.
+
+    Its one hidden field is the id under which that request, as oauthlib validated it, waits in the
+    session (apps/oauth/pending_consent.py). A post carrying authorization parameters of its own
+    was not made from the page Latch rendered: it is refused, not ignored.
+    """
+
+    allow = forms.BooleanField(required=False)
+    consent_request = forms.CharField(widget=forms.HiddenInput, max_length=64)
+
+    def clean(self):
+        if AUTHORIZATION_PARAMETERS & set(self.data):
+            raise ValidationError("The consent form was changed after it was shown.")
+        return super().clean()

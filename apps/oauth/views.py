@@ -19,6 +19,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.debug import sensitive_post_parameters
 from oauth2_provider import views as dot_views
 from oauth2_provider.exceptions import OAuthToolkitError
+from oauth2_provider.forms import AllowForm
 from oauth2_provider.oauth2_backends import get_oauthlib_core
 from oauth2_provider.settings import oauth2_settings
 from oauth2_provider.signals import app_authorized
@@ -33,8 +34,10 @@ from apps.audit.models import AuditEvent
 from apps.core.numbers import parse_non_negative_int
 from apps.oauth import consent, throttling
 from apps.oauth.discovery import server_metadata
+from apps.oauth.forms import ConsentForm
 from apps.oauth.introspection import introspect
 from apps.oauth.models import Acr, Application
+from apps.oauth.pending_consent import pending_consent_keep, pending_consent_take
 from apps.oauth.scopes import describe
 from apps.oauth.validators import SignIn, issued_access_token
 from config.csp import extend_policy, origin
@@ -165,6 +168,10 @@ class AuthorizeView(dot_views.AuthorizationView):
     tampered form) get an error page and never a redirect: sending the member to an unverified
     URI is how open redirectors and code theft start.
 
+    The consent page's form carries no authorization parameter: the request oauthlib validated
+    before the page was rendered waits in the session under a single-use id, the form's one hidden
+    field (apps/oauth/pending_consent.py), and Allow and Deny answer that request only.
+
     Consent is remembered (apps/oauth/consent.py): the page shows only scopes the member has not
     allowed yet, and is skipped when there are none, unless the app sends `prompt=consent`.
     OIDC's `prompt=none` never shows a page; `prompt=login` and an exceeded `max_age` (measured
@@ -187,6 +194,16 @@ class AuthorizeView(dot_views.AuthorizationView):
     def _prompt(self) -> set[str]:
         # A space-delimited, case-sensitive list (OIDC Core §3.1.2.1).
         return set(self.request.GET.get("prompt", "").split())
+
+    def get_form_class(self):
+        return ConsentForm
+
+    def _validated_parameters(self) -> dict[str, str]:
+        """The request as DOT's get() validated it with oauthlib, in DOT's consent-form fields.
+
+        DOT's get_initial reads them from `oauth2_data`, which its get() sets after validating.
+        """
+        return {key: value for key, value in self.get_initial().items() if value is not None}
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
@@ -211,6 +228,13 @@ class AuthorizeView(dot_views.AuthorizationView):
                 return self._approve_remembered(context)
             if "none" in self._prompt():
                 return self._error_redirect(errors.ConsentRequired(), context["application"])
+            # The page is shown: only now is the validated request kept for its Allow or Deny.
+            request_id = pending_consent_keep(
+                session=self.request.session,
+                user_id=self.request.user.pk,
+                parameters=self._validated_parameters(),
+            )
+            context["form"] = ConsentForm(initial={"consent_request": request_id})
         response = super().render_to_response(context, **response_kwargs)
         if "form" in context:  # the consent page; error pages keep the site-wide policy
             # Allow and Deny POST here and Latch answers with a 302 to the redirect_uri, which Chrome
@@ -225,14 +249,21 @@ class AuthorizeView(dot_views.AuthorizationView):
 
     def _approve_remembered(self, context) -> HttpResponse:
         """Every requested scope was allowed before: issue the code as an Allow on the page would."""
-        data = {key: value for key, value in context["form"].initial.items() if value is not None}
-        form = self.get_form_class()(data={**data, "allow": "true"})
-        if not form.is_valid():
-            return self.form_invalid(form)
-        response = dot_views.AuthorizationView.form_valid(self, form)  # no consent.* audit event
+        response = self._answer(self._validated_parameters(), allow=True)  # no consent.* audit event
         if _issued_code(response):
             consent.touch(self.request.user, context["application"])
         return response
+
+    def _answer(self, parameters: dict[str, str], allow: bool) -> HttpResponse:
+        """DOT's answer to a validated request: a code (Allow) or access_denied (Deny), redirected.
+
+        DOT's form_valid builds its credentials from its own AllowForm; it is given one filled with
+        the validated `parameters`, never with what a browser posted.
+        """
+        form = AllowForm(data={**parameters, "allow": "true"} if allow else parameters)
+        if not form.is_valid():
+            return self.form_invalid(form)
+        return dot_views.AuthorizationView.form_valid(self, form)
 
     def _error_redirect(self, error, application) -> HttpResponse:
         """An OIDC error (login_required, ...) sent to the already validated redirect_uri, with state."""
@@ -406,30 +437,40 @@ class AuthorizeView(dot_views.AuthorizationView):
             return self.render_to_response(self.get_context_data(**self.oauth2_data))
 
     def form_valid(self, form):
-        # The hidden fields come back from the browser: never trust that the client still exists.
-        application = Application.objects.filter(client_id=form.cleaned_data["client_id"]).first()
-        if application is None:
-            return self._error_page("invalid_client", "The application is not registered with Latch.")
-        if not application.redirect_uri_allowed(form.cleaned_data.get("redirect_uri") or ""):
-            # oauthlib checks the redirect URI before issuing a code, but DOT answers Deny before
-            # oauthlib sees the request: check it here for both (RFC 6749 §3.1.2.4, exact match).
+        parameters = pending_consent_take(
+            session=self.request.session,
+            request_id=form.cleaned_data["consent_request"],
+            user_id=self.request.user.pk,
+        )
+        if parameters is None:
             return self._error_page(
                 "invalid_request",
-                "The consent form was changed after it was shown; start again from the app.",
+                "This consent page was already answered, has expired or was not shown in this browser; "
+                "start again from the app.",
             )
-        response = super().form_valid(form)
+        # Validated when the page was shown, but an administrator may have changed the app since.
+        application = Application.objects.filter(client_id=parameters["client_id"]).first()
+        if application is None:
+            return self._error_page("invalid_client", "The application is not registered with Latch.")
+        if not application.redirect_uri_allowed(parameters["redirect_uri"]):
+            # oauthlib checks the redirect URI again before issuing a code, but DOT answers Deny
+            # before oauthlib sees the request: check it here for both (RFC 6749 §3.1.2.4).
+            return self._error_page(
+                "invalid_request", "The app's redirect URI is no longer registered; start again from the app."
+            )
+        allowed = form.cleaned_data["allow"]
+        response = self._answer(parameters, allow=allowed)
         if response.status_code == 302:  # answered to the app: consent given or refused
-            allowed = bool(form.cleaned_data.get("allow"))
             audit.record(
                 AuditEvent.Event.CONSENT_GRANTED if allowed else AuditEvent.Event.CONSENT_DENIED,
                 request=self.request,
                 user=self.request.user,
-                client_id=form.cleaned_data["client_id"],
-                scope=form.cleaned_data.get("scope", ""),
+                client_id=parameters["client_id"],
+                scope=parameters["scope"],
             )
             if allowed and _issued_code(response):
                 # oauthlib validated these scopes against the app before issuing the code.
-                consent.grant(self.request.user, application, form.cleaned_data.get("scope", "").split())
+                consent.grant(self.request.user, application, parameters["scope"].split())
         return response
 
     def form_invalid(self, form):

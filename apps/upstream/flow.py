@@ -11,6 +11,10 @@ provider: what to do with the result (sign in, link, store tokens) is apps/upstr
 - `nonce` (OIDC Core §3.1.2.1) is checked against the id_token, which also proves that the token
   was issued for this very request.
 - PKCE S256 (RFC 7636) where the provider's `use_pkce` is on: the verifier stays in the session.
+- A fresh authentication (a signed-in member signing in again) asks an OIDC provider for
+  `prompt=login` and `max_age=0` and requires the id_token's `auth_time` to be no older than the
+  request (OIDC Core §3.1.2.1, §3.1.3.7 item 13): otherwise the provider's own session would
+  answer silently, and the sign-in would be fresh in name only.
 
 Every way it can go wrong raises FlowError with a `reason` for the audit log and a sentence for
 the member; nothing has been changed by then.
@@ -77,6 +81,7 @@ class Pending:
     created: float
     next: str = ""
     user: str = ""  # for link and connect: the member who started it (their pk)
+    fresh_authentication: bool = False  # the id_token must show an authentication after `created`
 
     @classmethod
     def from_session(cls, value: object) -> "Pending | None":
@@ -142,8 +147,13 @@ def begin(
     purpose: str,
     scopes: list[str],
     next_url: str = "",
+    fresh_authentication: bool = False,
 ) -> str:
-    """The provider's authorization URL for `scopes`; what checks the answer is kept in the session."""
+    """The provider's authorization URL for `scopes`; what checks the answer is kept in the session.
+
+    `fresh_authentication` asks an OIDC provider to authenticate the member again; a provider
+    without id_tokens has no standard way to be asked, and is sent the usual request.
+    """
     state = generate_token(43)
     nonce = generate_token(43)
     verifier = generate_token(64) if provider.use_pkce else ""
@@ -157,6 +167,7 @@ def begin(
         created=time.time(),
         next=next_url,
         user=user,
+        fresh_authentication=fresh_authentication and _issues_id_tokens(provider, scopes),
     )
     kept = _pending(request)
     kept = dict(sorted(kept.items(), key=lambda item: item[1].get("created", 0))[-(MAX_PENDING - 1) :])
@@ -166,10 +177,17 @@ def begin(
         provider, scope=" ".join(scopes), redirect_uri=callback_url(request, provider)
     ) as session:
         extra: dict[str, Any] = {"nonce": nonce}
+        if pending.fresh_authentication:
+            extra.update(prompt="login", max_age="0")
         if verifier:
             extra["code_verifier"] = verifier
         url, _ = session.create_authorization_url(provider.authorization_endpoint, state=state, **extra)
     return url
+
+
+def _issues_id_tokens(provider: UpstreamProvider, scopes: list[str]) -> bool:
+    """Whether the answer will be an id_token Latch can verify (else finish() reads userinfo)."""
+    return "openid" in scopes and bool(provider.issuer and provider.jwks_uri)
 
 
 def take_pending(request: HttpRequest, provider: UpstreamProvider) -> Pending:
@@ -225,6 +243,8 @@ def finish(request: HttpRequest, provider: UpstreamProvider, pending: Pending) -
     token = _exchange(request, provider, pending, code, fail)
     if "id_token" in token:
         claims = _id_token_claims(provider, token["id_token"], nonce=pending.nonce, fail=fail)
+        if pending.fresh_authentication:
+            _check_fresh_authentication(provider, claims, pending, fail)
     elif "openid" in pending.scopes and provider.jwks_uri:
         raise fail("no_id_token", f"{provider.name} sent no id_token.")
     elif pending.purpose == Purpose.CONNECT and not provider.userinfo_endpoint:
@@ -311,6 +331,23 @@ def _id_token_claims(
     if isinstance(audience, list) and len(audience) > 1 and claims.get("azp") != provider.client_id:
         raise fail("bad_id_token:azp", f"{provider.name}'s answer could not be verified.")
     return claims
+
+
+def _check_fresh_authentication(
+    provider: UpstreamProvider, claims: dict[str, Any], pending: Pending, fail: Fail
+) -> None:
+    """With max_age, auth_time is required (OIDC Core §3.1.2.1); max_age=0: after the request."""
+    auth_time = claims.get("auth_time")
+    if (
+        not isinstance(auth_time, int | float)
+        or isinstance(auth_time, bool)
+        or auth_time < pending.created - LEEWAY
+    ):
+        raise fail(
+            "stale_authentication",
+            f"{provider.name} did not ask you to sign in again, so you are not signed in anew. "
+            "Please try again.",
+        )
 
 
 def _userinfo(provider: UpstreamProvider, token: dict, fail: Fail) -> dict[str, Any]:

@@ -61,17 +61,21 @@ def _enabled(slug: str) -> UpstreamProvider:
 
 @require_GET
 def sign_in(request: HttpRequest, slug: str) -> HttpResponse:
-    """Leave for the provider to sign in to Latch (the login page's buttons)."""
+    """Leave for the provider to sign in to Latch (the login page's buttons).
+
+    A member who is signed in already is signing in again, as with the password form on the same
+    page (a fresh sign-in for prompt=login or max_age, or another member): the provider is asked to
+    authenticate them anew, and the sign-in replaces the session when it completes
+    (AccountAdapter.pre_login), so it meets the pending fresh sign-in.
+    """
     provider = get_object_or_404(UpstreamProvider, slug=slug, enabled=True, allow_sign_in=True)
-    next_url = local_url(request, request.GET.get("next", ""))
-    if request.user.is_authenticated:  # as allauth's login page: signed in already, carry on
-        return HttpResponseRedirect(next_url or resolve_url(settings.LOGIN_REDIRECT_URL))
     url = flow.begin(
         request,
         provider,
         purpose=Purpose.SIGN_IN,
         scopes=selectors.sign_in_scopes(provider),
-        next_url=next_url,
+        next_url=local_url(request, request.GET.get("next", "")),
+        fresh_authentication=request.user.is_authenticated,
     )
     return HttpResponseRedirect(url)
 

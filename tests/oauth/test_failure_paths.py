@@ -325,7 +325,8 @@ def test_tampered_consent_form_for_an_unknown_client_gets_an_error_page(browser,
 
     response = browser.post("/oauth/authorize", data)
 
-    assert_error_page(response, "invalid_client")
+    # The form carries no client_id of its own: one posted with it was changed (ConsentForm).
+    assert_error_page(response, "invalid_request")
     assert not Grant.objects.exists()
 
 

@@ -2,21 +2,32 @@
 
 import base64
 import hashlib
-from urllib.parse import parse_qs, urlsplit
+import time
+from datetime import timedelta
+from urllib.parse import parse_qs, quote, urlsplit
 
 import pytest
 import requests
+from allauth.account.authentication import get_authentication_records
 from allauth.mfa.models import Authenticator
 from django.contrib.auth import SESSION_KEY
 from django.contrib.messages import get_messages
 from django.test import Client
+from django.utils import timezone
 from joserfc.jwk import RSAKey
 
 from apps.accounts.mfa import authentication_from_records
+from apps.accounts.models import HashedKeySession
 from apps.audit.models import AuditEvent
+from apps.core.fields import Digest, sha256_hex
 from apps.upstream import flow
 from apps.upstream.models import UpstreamIdentity, UpstreamProvider
 from tests.accounts.factories import PASSWORD, UserFactory
+from tests.accounts.mfa import sign_in as sign_in_with_password
+from tests.oauth import flow as oauth_flow
+from tests.oauth.factories import ApplicationFactory, pkce_pair
+from tests.oauth.test_fresh_sign_in import authorize_path, login_next
+from tests.oauth.test_id_token import verify
 from tests.upstream.factories import UpstreamIdentityFactory, UpstreamProviderFactory
 from tests.upstream.idp import FakeIdP, signing_key
 
@@ -542,10 +553,136 @@ def test_a_sign_in_finished_after_signing_in_otherwise_is_refused(browser, idp, 
     assert not idp.token_requests()
 
 
-def test_a_signed_in_member_is_not_sent_to_sign_in_again(browser, idp, provider):
+def test_a_signed_in_member_signing_in_with_a_provider_is_authenticated_there_again(browser, idp, provider):
+    """As the password form on the sign-in page: a new sign-in, not "signed in already, carry on"
+    (which left a member sent for a fresh sign-in no way to give one with a provider)."""
     browser.force_login(UserFactory())
 
-    response = browser.get(login_path(provider, next="/accounts/apps/"))
+    start = idp.start(browser, login_path(provider, next="/accounts/apps/"))
 
-    assert response["Location"] == "/accounts/apps/"
-    assert flow.PENDING not in browser.session
+    assert start.params["prompt"] == "login"
+    assert start.params["max_age"] == "0"
+    assert flow.PENDING in browser.session
+
+
+# --- A fresh sign-in (prompt=login, max_age) ------------------------------------------------------
+# The sign-in page asks a signed-in member for one (apps/accounts/services.py fresh_sign_in_request);
+# its provider buttons must be able to give it, as its password form does.
+
+SUBJECT = "upstream-ada"
+
+
+@pytest.fixture
+def application():
+    return ApplicationFactory()
+
+
+def password_browser(member, application) -> Client:
+    """The member signed in with their password, and allowed the app before."""
+    browser = Client()
+    assert sign_in_with_password(browser, member).status_code == 302
+    page = oauth_flow.consent_page(browser, application, "openid", pkce_pair()[1])
+    data = {key: value for key, value in page.context["form"].initial.items() if value is not None}
+    assert "code" in oauth_flow.redirect_params(browser.post("/oauth/authorize", {**data, "allow": "true"}))
+    return browser
+
+
+@pytest.fixture
+def stale_browser(member, application) -> Client:
+    """The member signed in with their password an hour ago, and allowed the app before."""
+    browser = password_browser(member, application)
+    oauth_flow.set_signed_in_at(browser, timezone.now() - timedelta(hours=1))
+    return browser
+
+
+def upstream_sign_in_path(provider, next_url: str) -> str:
+    """The sign-in page's "Sign in with <provider>" button for `next_url`."""
+    return f"/accounts/upstream/{provider.slug}/login?next={quote(next_url)}"
+
+
+def test_an_upstream_sign_in_satisfies_the_pending_fresh_sign_in(
+    stale_browser, idp, provider, member, application
+):
+    UpstreamIdentityFactory(provider=provider, subject=SUBJECT, user=member)
+    old_key = stale_browser.session.session_key
+    verifier, challenge = pkce_pair()
+    next_url = login_next(
+        stale_browser.get(authorize_path(application, (verifier, challenge), prompt="login"))
+    )
+    before = int(time.time())
+
+    start = idp.start(stale_browser, upstream_sign_in_path(provider, next_url))
+    assert start.params["prompt"] == "login"
+    assert start.params["max_age"] == "0"
+    idp.answer_token(id_token=idp.id_token(nonce=start.nonce, sub=SUBJECT, auth_time=int(time.time())))
+    response = idp.callback(stale_browser, start)
+
+    assert response["Location"] == next_url
+    assert stale_browser.session.session_key != old_key
+    assert not HashedKeySession.objects.filter(session_key=Digest(sha256_hex(old_key))).exists()
+    code = oauth_flow.redirect_params(stale_browser.get(next_url))["code"]
+    body = oauth_flow.redeem(Client(), application, code, verifier).json()
+    assert verify(body["id_token"], application, nonce=None)["auth_time"] >= before
+
+
+def test_the_new_session_keeps_only_the_upstream_sign_in(idp, provider, member, application):
+    UpstreamIdentityFactory(provider=provider, subject=SUBJECT, user=member)
+    browser = password_browser(member, application)
+    next_url = login_next(browser.get(authorize_path(application, pkce_pair(), prompt="login")))
+
+    start = idp.start(browser, upstream_sign_in_path(provider, next_url))
+    idp.answer_token(id_token=idp.id_token(nonce=start.nonce, sub=SUBJECT, auth_time=int(time.time())))
+    idp.callback(browser, start)
+
+    request = browser.get("/accounts/").wsgi_request
+    assert [entry["method"] for entry in get_authentication_records(request, member)] == ["upstream"]
+
+
+def test_an_upstream_answer_for_another_member_replaces_the_session(
+    stale_browser, idp, provider, member, application
+):
+    other = UserFactory(email="grace@example.org")
+    UpstreamIdentityFactory(provider=provider, subject="upstream-grace", user=other)
+    next_url = login_next(stale_browser.get(authorize_path(application, pkce_pair(), prompt="login")))
+
+    start = idp.start(stale_browser, upstream_sign_in_path(provider, next_url))
+    idp.answer_token(
+        id_token=idp.id_token(nonce=start.nonce, sub="upstream-grace", auth_time=int(time.time()))
+    )
+    idp.callback(stale_browser, start)
+
+    assert signed_in_user_id(stale_browser) == str(other.pk)
+    assert not HashedKeySession.objects.filter(user=member).exists()
+    page = stale_browser.get(next_url)
+    assert page.status_code == 200  # Grace has not allowed the app: her own consent page
+    assert page.context["user"] == other
+
+
+@pytest.mark.parametrize("seconds_ago", [None, 3600, 86400], ids=["no auth_time", "an hour ago", "a day ago"])
+def test_a_provider_reusing_an_old_authentication_does_not_count_as_a_fresh_sign_in(
+    stale_browser, idp, provider, member, application, seconds_ago
+):
+    UpstreamIdentityFactory(provider=provider, subject=SUBJECT, user=member)
+    old_key = stale_browser.session.session_key
+    next_url = login_next(stale_browser.get(authorize_path(application, pkce_pair(), prompt="login")))
+
+    start = idp.start(stale_browser, upstream_sign_in_path(provider, next_url))
+    claimed = None if seconds_ago is None else int(time.time()) - seconds_ago
+    idp.answer_token(id_token=idp.id_token(nonce=start.nonce, sub=SUBJECT, auth_time=claimed))
+    response = idp.callback(stale_browser, start)
+
+    assert response["Location"] == "/accounts/login/"
+    assert stale_browser.session.session_key == old_key  # signed in as before, not again
+    assert failures("stale_authentication")
+    assert login_next(stale_browser.get(next_url)) == next_url  # still asked to sign in again
+
+
+def test_a_provider_without_id_tokens_is_not_sent_oidc_parameters(stale_browser):
+    plain = UpstreamProviderFactory(allow_sign_in=True, default_scopes=["calendar.read"], jwks_uri="")
+
+    response = stale_browser.get(upstream_sign_in_path(plain, "/accounts/"))
+
+    assert response["Location"].startswith(plain.authorization_endpoint)
+    params = parse_qs(urlsplit(response["Location"]).query)
+    assert "prompt" not in params
+    assert "max_age" not in params
