@@ -116,7 +116,7 @@ def test_deny_redirects_with_access_denied_state_and_iss_to_the_validated_uri(br
     location = urlparse(response["Location"])
     assert f"{location.scheme}://{location.netloc}{location.path}" == SECOND_REDIRECT_URI
     params = {key: values[0] for key, values in parse_qs(location.query).items()}
-    assert params == {"error": "access_denied", "state": "state-123", "iss": "http://testserver"}
+    assert params == {"error": "access_denied", "state": "state-123", "iss": "https://testserver"}
     denied = AuditEvent.objects.get(event=AuditEvent.Event.CONSENT_DENIED)
     assert denied.client_id == application.client_id
     assert denied.details["scope"] == SCOPE
