@@ -726,6 +726,11 @@ def _hand_out(connection: Connection, token: Connection | ScopedToken) -> VaultT
     )
 
 
+def _kept_scoped_token(connection: Connection, key: str) -> ScopedToken | None:
+    """The token of `connection` narrowed to the scope set `key`, as kept from an earlier request."""
+    return ScopedToken.objects.filter(connection=connection, scope_key=key).first()
+
+
 def _scoped_token(
     connection: Connection, *, scopes: list[str], requirement: ApplicationUpstreamRequirement
 ) -> VaultToken:
@@ -736,7 +741,7 @@ def _scoped_token(
     rotate on each call.
     """
     key = " ".join(sorted(scopes))
-    kept = ScopedToken.objects.filter(connection=connection, scope_key=key).first()
+    kept = _kept_scoped_token(connection, key)
     if kept is None or _expiring(kept):
         kept = _scoped_token_obtain(connection, scopes=scopes, key=key, requirement=requirement)
     return _hand_out(connection, kept)
@@ -763,11 +768,11 @@ def _scoped_token_obtain(
     def ready(current: Connection) -> ScopedToken | None:
         if current.status != Connection.Status.ACTIVE:
             raise NotConnected(reason=str(current.status), requirement=requirement, scopes=scopes)
-        kept = ScopedToken.objects.filter(connection=current, scope_key=key).first()
+        kept = _kept_scoped_token(current, key)
         return kept if kept is not None and not _expiring(kept) else None
 
     def meanwhile(current: Connection) -> ScopedToken | None:
-        kept = ScopedToken.objects.filter(connection=current, scope_key=key).first()
+        kept = _kept_scoped_token(current, key)
         return kept if kept is not None and _still_valid(kept) else None
 
     def narrow(current: Connection, lease: datetime) -> ScopedToken:
@@ -828,9 +833,7 @@ def _scoped_token_narrow(
 def _scoped_token_keep(
     connection: Connection, key: str, token: dict[str, Any], granted: list[str]
 ) -> ScopedToken:
-    kept = ScopedToken.objects.filter(connection=connection, scope_key=key).first() or ScopedToken(
-        connection=connection, scope_key=key
-    )
+    kept = _kept_scoped_token(connection, key) or ScopedToken(connection=connection, scope_key=key)
     seal(kept, "access_token", token["access_token"])
     kept.scopes = granted
     kept.token_type = str(token.get("token_type") or "Bearer")[:40]
@@ -840,19 +843,26 @@ def _scoped_token_keep(
     return kept
 
 
-def _keep_rotated_refresh_token(locked: Connection, token: dict[str, Any], refresh: str) -> None:
-    """Store a new refresh token from a narrowing refresh; the tokens obtained with the old are suspect.
+def _seal_rotated_refresh_token(locked: Connection, token: dict[str, Any], refresh: str) -> bool:
+    """RFC 6749 §6: a new refresh token in the answer replaces the old (without one, the old stays
+    valid); True when it did. Sealed on `locked`, for its caller to save.
 
     A provider that rotates may have revoked every access token issued with the old refresh token
-    (django-oauth-toolkit does): the connection's own token is refreshed at its next use, and the
-    other narrowed tokens are obtained again.
+    (django-oauth-toolkit does): the narrowed tokens are dropped, to be obtained again when next asked.
     """
     if not isinstance(token.get("refresh_token"), str) or token["refresh_token"] == refresh:
-        return
+        return False
     seal(locked, "refresh_token", token["refresh_token"])
-    locked.expires_at = timezone.now()
-    locked.save(update_fields=["refresh_token", "expires_at", "updated"])
     ScopedToken.objects.filter(connection=locked).delete()
+    return True
+
+
+def _keep_rotated_refresh_token(locked: Connection, token: dict[str, Any], refresh: str) -> None:
+    """A new refresh token from a narrowing refresh, stored; the connection's own access token,
+    obtained with the old one, is suspect too and is refreshed at its next use."""
+    if _seal_rotated_refresh_token(locked, token, refresh):
+        locked.expires_at = timezone.now()
+        locked.save(update_fields=["refresh_token", "expires_at", "updated"])
 
 
 def _unseal_refresh_token(locked: Connection) -> str:
@@ -1068,12 +1078,7 @@ def _connection_refresh_spend(current: Connection, lease: datetime) -> Connectio
     with _holding_lease(current, lease) as held:
         if held:
             seal(current, "access_token", token["access_token"])
-            # RFC 6749 §6: a new refresh token replaces the old; without one, the old stays valid.
-            if isinstance(token.get("refresh_token"), str) and token["refresh_token"] != refresh:
-                seal(current, "refresh_token", token["refresh_token"])
-                # A provider that rotates may revoke every access token of the old refresh token
-                # (django-oauth-toolkit does): the narrowed ones are obtained again when next asked.
-                ScopedToken.objects.filter(connection=current).delete()
+            _seal_rotated_refresh_token(current, token, refresh)
             if (granted := _granted_scopes(token)) is not None:
                 current.scopes = granted
             current.expires_at = _expires_at(token)
