@@ -332,6 +332,12 @@ class AuthorizeView(dot_views.AuthorizationView):
             errors.InvalidRequestError(description="max_age must be a number of seconds."), application
         )
 
+    def _validated_application(self) -> Application:
+        """Validate the request as DOT's get() does (OAuthToolkitError when it fails), keep what
+        oauthlib found in `oauth2_data`, and return its application: errors can be redirected now."""
+        _scopes, self.oauth2_data = self.validate_authorization_request(self.request)
+        return Application.objects.get(client_id=self.oauth2_data["client_id"])
+
     def handle_no_permission(self):
         # Signed out: DOT answers prompt=none with login_required (after validating the client and
         # redirect_uri). Any sign-in is fresh, so it satisfies prompt=login and max_age.
@@ -339,10 +345,10 @@ class AuthorizeView(dot_views.AuthorizationView):
             self._max_age()
         except ValueError:
             try:
-                _scopes, self.oauth2_data = self.validate_authorization_request(self.request)
+                application = self._validated_application()
             except OAuthToolkitError as error:
                 return self.error_response(error, application=None)
-            return self._invalid_max_age(Application.objects.get(client_id=self.oauth2_data["client_id"]))
+            return self._invalid_max_age(application)
         if "none" not in self._prompt() and ("login" in self._prompt() or "max_age" in self.request.GET):
             return self._sign_in_again()
         return super().handle_no_permission()
@@ -388,14 +394,12 @@ class AuthorizeView(dot_views.AuthorizationView):
         }
         return TemplateResponse(self.request, self.two_factor_template_name, context)
 
-    def _check_prompt(self, request) -> HttpResponse | None:
+    def _check_prompt(self) -> HttpResponse | None:
         """prompt=none / login, max_age and acr_values for a signed-in member; None to carry on."""
         try:
-            _scopes, credentials = self.validate_authorization_request(request)
+            application = self._validated_application()
         except OAuthToolkitError as error:
             return self.error_response(error, application=None)
-        self.oauth2_data = credentials
-        application = Application.objects.get(client_id=credentials["client_id"])
         prompt = self._prompt()
         if "none" in prompt and len(prompt) > 1:  # oauthlib checks this for OIDC requests only
             return self._error_redirect(
@@ -426,7 +430,7 @@ class AuthorizeView(dot_views.AuthorizationView):
             # Sent to sign in again for this request, and back without having done so.
             return self._sign_in_again(request.get_full_path())
         if {"prompt", "max_age", "acr_values"} & set(request.GET):
-            response = self._check_prompt(request)
+            response = self._check_prompt()
             if response is not None:
                 return response
         try:
