@@ -241,7 +241,7 @@ ACCOUNT_LOGOUT_ON_PASSWORD_CHANGE = False
 ACCOUNT_SESSION_REMEMBER = None
 # The sign-in page shows its form to a signed-in member too: an app's prompt=login or max_age, and a
 # second factor for a session without a password, send them there without ending their session (a
-# GET must never sign anyone out); the new sign-in replaces it (AccountAdapter.login).
+# GET must never sign anyone out); the new sign-in replaces it (AccountAdapter.pre_login).
 ACCOUNT_AUTHENTICATED_LOGIN_REDIRECTS = False
 ACCOUNT_PASSWORD_RESET_BY_CODE_ENABLED = False
 # Latch would otherwise mail any address typed into the reset form; the page answers the same either way.
@@ -303,19 +303,17 @@ def _issuer(value: str) -> str:
         problem = "has a port that is not a number"
     else:
         local = parts.hostname in ("localhost", "127.0.0.1")
-        problem = (
-            "must be https (plain http only for localhost or 127.0.0.1)"
-            if not (parts.scheme == "https" or (parts.scheme == "http" and local))
-            else "has no host"
-            if not parts.hostname
-            else "must not hold a user name or password"
-            if parts.username is not None or parts.password is not None
-            else "must have no query or fragment"
-            if "?" in value or "#" in value
-            else "must not end with a slash"
-            if value.endswith("/")
-            else ""
+        checks = (  # the first that fails is the one reported
+            (
+                parts.scheme == "https" or (parts.scheme == "http" and local),
+                "must be https (plain http only for localhost or 127.0.0.1)",
+            ),
+            (bool(parts.hostname), "has no host"),
+            (parts.username is None and parts.password is None, "must not hold a user name or password"),
+            ("?" not in value and "#" not in value, "must have no query or fragment"),
+            (not value.endswith("/"), "must not end with a slash"),
         )
+        problem = next((message for holds, message in checks if not holds), "")
     if problem:
         raise ImproperlyConfigured(f"LATCH_ISSUER {value!r} {problem}, e.g. https://latch.example.org.")
     return value
