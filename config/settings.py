@@ -386,6 +386,14 @@ OAUTH2_PROVIDER = {
     "COMPLIANT_BCP_RFC9700_REDIRECT_URI_SCHEME": not ALLOW_HTTP_REDIRECT_URIS,
 }
 
+# --- DPoP (RFC 9449, apps/dpop) ----------------------------------------------------------------
+# How far a proof's `iat` may be from now, either side; the jti replay cache keeps twice as long.
+LATCH_DPOP_PROOF_SECONDS = env.int("LATCH_DPOP_PROOF_SECONDS", default=60)
+# How long one server nonce is current; the previous window's is still accepted.
+LATCH_DPOP_NONCE_SECONDS = env.int("LATCH_DPOP_NONCE_SECONDS", default=300)
+# §8, §9: proofs must carry the server's nonce, so that none can be made in advance.
+LATCH_DPOP_REQUIRE_NONCE = env.bool("LATCH_DPOP_REQUIRE_NONCE", default=True)
+
 # --- Upstream providers and the token vault (apps/upstream) -----------------------------------
 # Upstream client secrets and members' upstream tokens are stored AES-256-GCM encrypted
 # (apps/upstream/crypto.py). LATCH_VAULT_KEYS is `kid:base64-of-32-bytes,...` (or

@@ -73,6 +73,17 @@ class Application(AbstractApplication):
         ),
     )
 
+    # RFC 9449 §5: a client that must never hold a bearer token (a stolen DPoP-bound token is
+    # useless without the client's private key).
+    require_dpop = models.BooleanField(
+        _("require DPoP"),
+        default=False,
+        help_text=_(
+            "Every token request of this app must carry a DPoP proof (RFC 9449), so all its tokens "
+            "are bound to a key it holds; a request without one is refused."
+        ),
+    )
+
     objects = ApplicationManager()
 
     class Meta(AbstractApplication.Meta):
@@ -135,6 +146,17 @@ class Acr(models.TextChoices):
     MFA = "urn:latch:acr:mfa", _("two factors")
 
 
+# RFC 9449: the SHA-256 thumbprint (RFC 7638, base64url) of the key a token is bound to; empty when
+# it is not bound. On an authorization code, the `dpop_jkt` the authorization request named (§10).
+DPOP_JKT_LENGTH = 43
+
+
+def dpop_jkt_field() -> models.CharField:
+    return models.CharField(
+        _("DPoP key thumbprint"), max_length=DPOP_JKT_LENGTH, blank=True, default="", editable=False
+    )
+
+
 class SignInRecord(models.Model):
     """How the member signed in where the token chain began: carried from code to refresh tokens.
 
@@ -163,6 +185,7 @@ class Grant(SignInRecord, AbstractGrant):  # noqa: DJ008 (AbstractGrant has __st
     # Shared with every token issued from this code (and their refreshes), so a replayed code
     # revokes them all at once (RFC 6749 §4.1.2).
     token_family = models.UUIDField(_("token family"), default=uuid.uuid4, editable=False)
+    jkt = dpop_jkt_field()
 
     class Meta(AbstractGrant.Meta):
         swappable = "OAUTH2_PROVIDER_GRANT_MODEL"
@@ -177,6 +200,7 @@ class AccessToken(AbstractAccessToken):
     token_prefix = models.CharField(
         _("token prefix"), max_length=8, blank=True, editable=False, help_text=_("For recognition only.")
     )
+    jkt = dpop_jkt_field()
 
     class Meta(AbstractAccessToken.Meta):
         swappable = "OAUTH2_PROVIDER_ACCESS_TOKEN_MODEL"
@@ -196,6 +220,8 @@ class RefreshToken(SignInRecord, AbstractRefreshToken):  # noqa: DJ008 (DOT's ha
         editable=False,
         help_text=_("What the member granted for this token chain; a refresh may ask for less, never more."),
     )
+    # Public clients' refresh tokens only (RFC 9449 §5): a confidential client authenticates.
+    jkt = dpop_jkt_field()
 
     class Meta(AbstractRefreshToken.Meta):
         swappable = "OAUTH2_PROVIDER_REFRESH_TOKEN_MODEL"
