@@ -8,6 +8,7 @@ from django.http import HttpRequest
 from django.urls import reverse
 from oauth2_provider.settings import oauth2_settings
 
+from apps.dpop.proofs import SUPPORTED_ALGORITHMS as DPOP_ALGORITHMS
 from apps.oauth.models import Acr
 from apps.oauth.scopes import SCOPES
 from apps.oauth.server import CODE_CHALLENGE_METHODS, SUPPORTED_GRANT_TYPES, SUPPORTED_RESPONSE_TYPES
@@ -67,4 +68,6 @@ def server_metadata(request: HttpRequest) -> dict:
         "claims_parameter_supported": False,
         # AuthorizeView.redirect names the issuer in every redirect to the app, errors included.
         "authorization_response_iss_parameter_supported": True,
+        # RFC 9449 §5.1: the algorithms a DPoP proof may be signed with (apps/dpop/proofs.py).
+        "dpop_signing_alg_values_supported": list(DPOP_ALGORITHMS),
     }

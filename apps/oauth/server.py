@@ -9,6 +9,8 @@ from django.dispatch import receiver
 from oauthlib.oauth2.rfc6749.grant_types.authorization_code import code_challenge_method_s256
 from oauthlib.openid import Server
 
+from apps.oauth import dpop_binding
+
 SUPPORTED_GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials")
 SUPPORTED_RESPONSE_TYPES = ("code",)
 # RFC 9700 §2.1.1: "plain" PKCE protects nothing against an attacker who reads the request.
@@ -24,6 +26,8 @@ class LatchServer(Server):
         # The plain OAuth grant and the one OIDC requests proxy to must both refuse "plain".
         for grant in (self.auth_grant, self.openid_connect_auth.proxy_target):
             grant._code_challenge_methods = CODE_CHALLENGE_METHODS
+            # RFC 9449 §10: a malformed dpop_jkt is refused; a good one joins the credentials.
+            grant.custom_validators.post_auth.append(dpop_binding.validate_dpop_jkt)
 
 
 _servers: dict[type, LatchServer] = {}

@@ -18,7 +18,7 @@ from oauthlib.oauth2.rfc6749 import errors, utils
 from apps.audit import services as audit
 from apps.audit.models import AuditEvent
 from apps.core.fields import Digest, sha256_hex
-from apps.oauth import keys, lookups
+from apps.oauth import dpop_binding, keys, lookups
 from apps.oauth.models import AccessToken, Acr, Application, Grant, IDToken, RefreshToken, SignInRecord
 
 # Shown in the admin to recognise a token: 6 base64url characters are 36 of a token's 256 random
@@ -191,6 +191,14 @@ class LatchOAuth2Validator(OAuth2Validator):
             return False
         return request.client.client_type == Application.CLIENT_CONFIDENTIAL
 
+    def validate_grant_type(self, client_id, grant_type, client, request, *args, **kwargs) -> bool:
+        """DOT's, and then RFC 9449 §5.2: an app that requires DPoP sends a proof (every grant asks
+        this once its client is authenticated, the device grant included)."""
+        if not super().validate_grant_type(client_id, grant_type, client, request, *args, **kwargs):
+            return False
+        dpop_binding.check_client_sent_proof(client, request)
+        return True
+
     # --- Authorization requests ------------------------------------------------------------------
 
     def validate_response_type(self, client_id, response_type, client, request, *args, **kwargs) -> bool:
@@ -284,6 +292,7 @@ class LatchOAuth2Validator(OAuth2Validator):
                 description="This code was issued without a code_challenge; a code_verifier cannot match it.",
                 request=request,
             )
+        dpop_binding.check_proof_key(grant.jkt, "authorization code", request)  # RFC 9449 §10
         # What DOT's validate_code sets, from the grant already in hand.
         request.scopes = grant.scope.split(" ")
         request.user = grant.user
@@ -298,10 +307,12 @@ class LatchOAuth2Validator(OAuth2Validator):
         return True
 
     def save_authorization_code(self, client_id, code, request, *args, **kwargs) -> None:
-        """DOT's code, plus how the member signed in (AuthorizeView passes it with the credentials)."""
+        """DOT's code, plus how the member signed in and the DPoP key the request named (RFC 9449
+        §10), both passed by AuthorizeView with the credentials."""
         grant = self._create_authorization_code(request, code)
         SignIn.from_credentials(request).store_on(grant)
-        grant.save(update_fields=["amr", "acr", "auth_time"])
+        grant.jkt = dpop_binding.requested_jkt(request)
+        grant.save(update_fields=["amr", "acr", "auth_time", "jkt"])
 
     def confirm_redirect_uri(self, client_id, code, redirect_uri, client, request, *args, **kwargs) -> bool:
         grant = self._grant(code, request, client)
@@ -371,6 +382,8 @@ class LatchOAuth2Validator(OAuth2Validator):
         if valid and not request.user.is_active:
             return False
         if valid:
+            # RFC 9449 §5: a public client's refresh token works only with a proof by its key.
+            dpop_binding.check_proof_key(request.refresh_token_instance.jkt, "refresh token", request)
             state = request_state(request)
             state.token_family = request.refresh_token_instance.token_family
             state.sign_in = SignIn.of(request.refresh_token_instance)
@@ -424,6 +437,7 @@ class LatchOAuth2Validator(OAuth2Validator):
         if request.grant_type == "refresh_token" and spent is not None:
             self._rotate_out(spent, request)
         super()._save_bearer_token(token, request, *args, **kwargs)
+        dpop_binding.mark_token_type(token)
         token["created_at"] = int(time.time())
         if request.user is not None:
             key, summary = token_owner_summary(request.user, scopes)
@@ -436,6 +450,7 @@ class LatchOAuth2Validator(OAuth2Validator):
             grant_type=request.grant_type,
             scope=token.get("scope", ""),
             with_refresh="refresh_token" in token,
+            **({"dpop_jkt": jkt} if (jkt := dpop_binding.access_token_jkt()) else {}),
         )
 
     def _rotate_out(self, spent: RefreshToken, request) -> None:
@@ -472,6 +487,7 @@ class LatchOAuth2Validator(OAuth2Validator):
             resource=getattr(request, "resource", []),
             token_family=state.token_family,
             token_prefix=token["access_token"][:TOKEN_PREFIX_LENGTH],
+            jkt=dpop_binding.access_token_jkt(),
         )
         self._set_token_value(access_token, token["access_token"])
         lookups.new_access_token.save(access_token)
@@ -510,6 +526,7 @@ class LatchOAuth2Validator(OAuth2Validator):
             resource=getattr(request, "resource", []),
             token_prefix=refresh_token_code[:TOKEN_PREFIX_LENGTH],
             scope=state.chain_scope or access_token.scope,
+            jkt=dpop_binding.refresh_token_jkt(request.client),
         )
         # A rotation keeps the original sign-in; validate_code / validate_refresh_token set it.
         state.sign_in.store_on(refresh_token)

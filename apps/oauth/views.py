@@ -32,7 +32,8 @@ from apps.accounts.services import fresh_sign_in_outstanding, fresh_sign_in_requ
 from apps.audit import services as audit
 from apps.audit.models import AuditEvent
 from apps.core.numbers import parse_non_negative_int
-from apps.oauth import consent, throttling
+from apps.dpop.proofs import InvalidDPoPProof
+from apps.oauth import consent, dpop_binding, throttling
 from apps.oauth.discovery import server_metadata
 from apps.oauth.forms import ConsentForm
 from apps.oauth.introspection import introspect
@@ -190,6 +191,8 @@ class AuthorizeView(dot_views.AuthorizationView):
     template_name = "oauth/authorize.html"
     error_template_name = "oauth/error.html"
     two_factor_template_name = "oauth/two_factor_requested.html"
+    # RFC 9449 §10: the validated request's `dpop_jkt`, for the code it may get.
+    dpop_jkt = ""
 
     def _prompt(self) -> set[str]:
         # A space-delimited, case-sensitive list (OIDC Core §3.1.2.1).
@@ -197,6 +200,16 @@ class AuthorizeView(dot_views.AuthorizationView):
 
     def get_form_class(self):
         return ConsentForm
+
+    def validate_authorization_request(self, request):
+        """DOT's, keeping the `dpop_jkt` oauthlib validated (apps/oauth/dpop_binding.py)."""
+        scopes, credentials = super().validate_authorization_request(request)
+        self.dpop_jkt = credentials.get("dpop_jkt", "")
+        return scopes, credentials
+
+    def get_initial(self):
+        # Kept with the consent page's pending request, so its Allow binds the code to the key too.
+        return {**super().get_initial(), "dpop_jkt": self.dpop_jkt or None}
 
     def _validated_parameters(self) -> dict[str, str]:
         """The request as DOT's get() validated it with oauthlib, in DOT's consent-form fields.
@@ -260,6 +273,7 @@ class AuthorizeView(dot_views.AuthorizationView):
         DOT's form_valid builds its credentials from its own AllowForm; it is given one filled with
         the validated `parameters`, never with what a browser posted.
         """
+        self.dpop_jkt = parameters.get("dpop_jkt", "")
         form = AllowForm(data={**parameters, "allow": "true"} if allow else parameters)
         if not form.is_valid():
             return self.form_invalid(form)
@@ -370,7 +384,11 @@ class AuthorizeView(dot_views.AuthorizationView):
             # Only DOT's skip_authorization gets here on a GET for such a client (remembered consent
             # does not apply to it, get_context_data): it sees the page instead (get()).
             raise _ConsentPageRequired
-        credentials = {**credentials, "latch_sign_in": session_sign_in(request)}
+        credentials = {
+            **credentials,
+            "latch_sign_in": session_sign_in(request),
+            dpop_binding.REQUESTED_JKT_CREDENTIAL: self.dpop_jkt,
+        }
         return super().create_authorization_response(request, scopes, credentials, allow)
 
     def _check_two_factors(self, application) -> HttpResponse | None:
@@ -499,8 +517,13 @@ class TokenView(ClientAuthThrottleMixin, dot_views.TokenView):
     def post(self, request, *args, **kwargs):
         if problem := duplicated_parameter(request):
             return oauth_error("invalid_request", problem)
-        with transaction.atomic():
-            return self.authorization_flow_token_response(request)
+        try:
+            proof = dpop_binding.token_request_proof(request)
+        except InvalidDPoPProof as refused:  # RFC 9449 §5, §8: before any code or token is spent
+            return dpop_binding.with_nonce(request, oauth_error(refused.error, refused.description))
+        with dpop_binding.bound_to(proof), transaction.atomic():
+            response = self.authorization_flow_token_response(request)
+        return dpop_binding.with_nonce(request, response)
 
     @method_decorator(sensitive_post_parameters("password", "client_secret"))
     def authorization_flow_token_response(self, request, *args, **kwargs) -> HttpResponse:
