@@ -166,4 +166,5 @@ def application_details(application: Any) -> dict[str, Any]:
         "redirect_uris": application.redirect_uris.split(),
         "pkce_optional": application.pkce_optional,
         "is_resource_server": application.is_resource_server,
+        "require_dpop": application.require_dpop,
     }

@@ -35,8 +35,8 @@ def credentials_page(request: HttpRequest, credentials: list[tuple[Application, 
     return response
 
 
-# Switches that weaken or widen what an application may do: a change records the old and new value.
-AUDITED_SWITCHES = ("pkce_optional", "is_resource_server")
+# Switches that weaken, widen or harden what an application may do: a change records old and new.
+AUDITED_SWITCHES = ("pkce_optional", "is_resource_server", "require_dpop")
 
 
 class ApplicationAdmin(dot_admin.ApplicationAdmin):
@@ -57,6 +57,7 @@ class ApplicationAdmin(dot_admin.ApplicationAdmin):
                     "post_logout_redirect_uris",
                     "allowed_origins",
                     "pkce_optional",
+                    "require_dpop",
                 )
             },
         ),

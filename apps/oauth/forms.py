@@ -39,6 +39,7 @@ class ApplicationAdminForm(forms.ModelForm):
             "skip_authorization",
             "pkce_optional",
             "is_resource_server",
+            "require_dpop",
             "user",
         )
         widgets = {

@@ -77,6 +77,7 @@ def test_creating_an_application_records_it_without_the_secret(admin_browser, ad
         "redirect_uris": ["https://planner.example.org/callback"],
         "pkce_optional": False,
         "is_resource_server": False,
+        "require_dpop": False,
     }
     assert secret not in str(row.details)
 
@@ -117,7 +118,7 @@ def test_changing_redirect_uris_records_the_old_and_new_uris(admin_browser):
     }
 
 
-@pytest.mark.parametrize("switch", ["pkce_optional", "is_resource_server"])
+@pytest.mark.parametrize("switch", ["pkce_optional", "is_resource_server", "require_dpop"])
 def test_turning_a_security_switch_on_and_off_records_the_old_and_new_value(
     admin_browser, admin_user, switch
 ):

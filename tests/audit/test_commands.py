@@ -43,6 +43,7 @@ def test_create_client_records_application_created_by_manage_py():
         "redirect_uris": [],
         "pkce_optional": False,
         "is_resource_server": False,
+        "require_dpop": False,
     }
     assert credentials["client_secret"] not in json.dumps(row.details)
 

@@ -42,14 +42,15 @@ def test_admin_shows_allowed_scopes_as_checkboxes(admin_browser):
     assert 'name="client_secret"' not in html
 
 
-def test_admin_shows_the_pkce_opt_out_and_resource_server_switches_off_with_what_they_cost(admin_browser):
+def test_admin_shows_the_pkce_opt_out_resource_server_and_dpop_switches_off_with_what_they_do(admin_browser):
     html = admin_browser.get("/admin/oauth/application/add/").content.decode()
 
-    for switch in ("pkce_optional", "is_resource_server"):
+    for switch in ("pkce_optional", "is_resource_server", "require_dpop"):
         checkbox = re.search(rf'<input type="checkbox" name="{switch}"[^>]*>', html).group(0)
         assert "checked" not in checkbox
     assert "protected by the client secret alone" in html
     assert "may introspect any application" in html
+    assert "must carry a DPoP proof" in html
 
 
 def test_admin_refuses_the_pkce_opt_out_for_a_public_client(admin_browser):

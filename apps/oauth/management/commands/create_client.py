@@ -42,6 +42,11 @@ class Command(BaseCommand):
             dest="is_resource_server",
             help="An API that may introspect every application's tokens (RFC 7662).",
         )
+        parser.add_argument(
+            "--require-dpop",
+            action="store_true",
+            help="Refuse the app's token requests without a DPoP proof (RFC 9449): all its tokens are bound.",
+        )
         parser.add_argument("--json", action="store_true", help="Print one JSON object, for scripts.")
 
     def handle(self, *args, **options) -> None:
@@ -58,6 +63,7 @@ class Command(BaseCommand):
                 logo_url=options["logo_url"],
                 pkce_optional=options["pkce_optional"],
                 is_resource_server=options["is_resource_server"],
+                require_dpop=options["require_dpop"],
             )
         except ValidationError as exc:
             problems = "; ".join(f"{field}: {' '.join(msgs)}" for field, msgs in exc.message_dict.items())
