@@ -36,16 +36,22 @@ def _owner_claims(token, scope: str, issuer: str) -> dict:
     return claims
 
 
+def _confirmation(jkt: str) -> dict:
+    """RFC 9449 §6.2 (RFC 7800 `cnf`): the thumbprint of the key a bound token needs a proof by."""
+    return {"cnf": {"jkt": jkt}} if jkt else {}
+
+
 def _access_token_claims(token: AccessToken, issuer: str) -> dict:
     if token.is_expired() or (token.user is not None and not token.user.is_active):
         return INACTIVE
     return {
         "active": True,
         **_owner_claims(token, token.scope, issuer),
-        "token_type": "Bearer",
+        "token_type": "DPoP" if token.jkt else "Bearer",
         "exp": _timestamp(token.expires),
         "iat": _timestamp(token.created),
         **({"aud": token.resource} if token.resource else {}),
+        **_confirmation(token.jkt),
     }
 
 
@@ -59,6 +65,7 @@ def _refresh_token_claims(token: RefreshToken, issuer: str) -> dict:
         # rows stored before refresh tokens had one have it empty.
         **_owner_claims(token, token.scope or access_token.scope, issuer),
         "iat": _timestamp(token.created),
+        **_confirmation(token.jkt),
     }
     lifetime = refresh_token_expire_timedelta()
     if lifetime:
