@@ -57,6 +57,7 @@ class ApplicationAdmin(dot_admin.ApplicationAdmin):
                     "post_logout_redirect_uris",
                     "allowed_origins",
                     "pkce_optional",
+                    "require_pushed_authorization_requests",
                 )
             },
         ),

@@ -36,11 +36,13 @@ def create_application(
     client_id: str | None = None,
     pkce_optional: bool = False,
     is_resource_server: bool = False,
+    require_pushed_authorization_requests: bool = False,
 ) -> tuple[Application, str | None]:
     """Register an application; returns it with its client secret, which is never readable again.
 
     `pkce_optional` lets an old confidential client leave PKCE out, `is_resource_server`
-    lets it introspect every application's tokens (see the model fields).
+    lets it introspect every application's tokens, `require_pushed_authorization_requests` makes it
+    push its authorization requests (RFC 9126) (see the model fields).
 
     Raises ValidationError when the registration is invalid (unknown scope, bad redirect URI, ...).
     """
@@ -56,6 +58,7 @@ def create_application(
         logo_url=logo_url,
         pkce_optional=pkce_optional,
         is_resource_server=is_resource_server,
+        require_pushed_authorization_requests=require_pushed_authorization_requests,
     )
     if client_id:
         application.client_id = client_id

@@ -42,6 +42,12 @@ class Command(BaseCommand):
             dest="is_resource_server",
             help="An API that may introspect every application's tokens (RFC 7662).",
         )
+        parser.add_argument(
+            "--require-par",
+            action="store_true",
+            dest="require_pushed_authorization_requests",
+            help="The app must push its authorization requests to /oauth/par (RFC 9126).",
+        )
         parser.add_argument("--json", action="store_true", help="Print one JSON object, for scripts.")
 
     def handle(self, *args, **options) -> None:
@@ -58,6 +64,7 @@ class Command(BaseCommand):
                 logo_url=options["logo_url"],
                 pkce_optional=options["pkce_optional"],
                 is_resource_server=options["is_resource_server"],
+                require_pushed_authorization_requests=options["require_pushed_authorization_requests"],
             )
         except ValidationError as exc:
             problems = "; ".join(f"{field}: {' '.join(msgs)}" for field, msgs in exc.message_dict.items())
