@@ -213,7 +213,7 @@ class AuthorizeView(dot_views.AuthorizationView):
     pushed_request_id: int | None = None
 
     def dispatch(self, request, *args, **kwargs):
-        if request.method != "GET":
+        if request.method not in ("GET", "HEAD"):  # Django answers HEAD with get()
             return super().dispatch(request, *args, **kwargs)
         if problem := duplicated_parameter(request):
             return self._error_page("invalid_request", problem)

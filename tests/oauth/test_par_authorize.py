@@ -193,6 +193,19 @@ def test_a_plain_request_to_an_app_that_requires_pushed_requests_gets_an_error_p
     assert "/oauth/par" in response.context["error"]["description"]
 
 
+def test_a_plain_head_request_to_an_app_that_requires_pushed_requests_gets_no_code(browser):
+    """Django answers HEAD with get(): it must not be a way around the rule."""
+    app = ApplicationFactory(require_pushed_authorization_requests=True)
+    app.skip_authorization = True  # a GET would answer with a code at once
+    app.save()
+    params = flow.authorize_params(app, "member-read", pkce_pair()[1])
+
+    response = browser.head("/oauth/authorize?" + urlencode(params))
+
+    assert response.status_code == 400
+    assert not Grant.objects.exists()
+
+
 def test_an_app_that_requires_pushed_requests_signs_members_in_with_them(browser):
     app = ApplicationFactory(require_pushed_authorization_requests=True)
     verifier, challenge = pkce_pair()
