@@ -321,6 +321,10 @@ def _issuer(value: str) -> str:
 
 LATCH_ISSUER = _issuer(env.str("LATCH_ISSUER", default=""))
 
+# RFC 9126 §5: every app must push its authorization requests to /oauth/par (apps/oauth/par.py);
+# off by default, when an app can be required to one by one (Application's flag).
+LATCH_REQUIRE_PAR = env.bool("LATCH_REQUIRE_PAR", default=False)
+
 # Plain http redirect URIs are for development and native apps' loopback callbacks only (RFC 8252).
 ALLOW_HTTP_REDIRECT_URIS = env.bool("LATCH_ALLOW_HTTP_REDIRECT_URIS", default=DEBUG)
 

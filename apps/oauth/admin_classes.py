@@ -58,6 +58,7 @@ class ApplicationAdmin(dot_admin.ApplicationAdmin):
                     "allowed_origins",
                     "pkce_optional",
                     "require_dpop",
+                    "require_pushed_authorization_requests",
                 )
             },
         ),

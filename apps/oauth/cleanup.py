@@ -21,6 +21,8 @@ What goes, and what is kept on purpose:
   error page.
 - An authorization code CODE_RETENTION after it expired, so that a late replay of a redeemed code
   is still recognised and revokes what it gave (RFC 6749 §4.1.2).
+- A pushed authorization request (RFC 9126) par.RETENTION after it expired, answered or not: a
+  consent page shown just before it expired may still be answered until then (apps/oauth/par.py).
 
 Why not DOT's `clear_expired()` (the `cleartokens` command): after every batch it counts the
 whole remaining range again, sends the batch's keys back as an IN list of up to
@@ -64,7 +66,8 @@ from django.utils import timezone
 from oauth2_provider.models import refresh_token_expire_timedelta
 from oauth2_provider.settings import oauth2_settings
 
-from apps.oauth.models import AccessToken, Grant, IDToken, RefreshToken
+from apps.oauth import par
+from apps.oauth.models import AccessToken, Grant, IDToken, PushedAuthorizationRequest, RefreshToken
 
 logger = logging.getLogger(__name__)
 
@@ -230,6 +233,9 @@ def sweeps() -> list[Sweep]:
             ),
         ),
         Sweep(Grant, where="t.expires < %(code_expired_before)s", key="t.expires"),
+        Sweep(
+            PushedAuthorizationRequest, where="t.expires < %(pushed_request_expired_before)s", key="t.expires"
+        ),
     ]
     return found
 
@@ -324,6 +330,7 @@ def _cutoffs(now: datetime) -> dict[str, Any]:
         "revoked_before": adapt(now - refresh_lifetime - access_lifetime),
         "id_token_expired_before": adapt(now - id_token_retention()),
         "code_expired_before": adapt(now - CODE_RETENTION),
+        "pushed_request_expired_before": adapt(now - par.RETENTION),
     }
 
 
@@ -354,7 +361,7 @@ def tokens_cleanup(
         raise ImproperlyConfigured("Token cleanup does not know what to do with: " + "; ".join(problems))
     params = {**_cutoffs(now or timezone.now()), "limit": batch_size}
     result = CleanupResult(dry_run=dry_run)
-    for model in (AccessToken, RefreshToken, IDToken, Grant):
+    for model in (AccessToken, RefreshToken, IDToken, Grant, PushedAuthorizationRequest):
         result.tallies[model.__name__] = ModelTally()
     started = clock()
 
@@ -389,9 +396,12 @@ def tokens_cleanup(
 
     result.seconds = clock() - started
     logger.info(
-        "oauth.tokens_cleaned access_tokens=%d refresh_tokens=%d id_tokens=%d grants=%d batches=%d "
-        "seconds=%.2f complete=%s dry_run=%s",
-        *(result.tallies[name].deleted for name in ("AccessToken", "RefreshToken", "IDToken", "Grant")),
+        "oauth.tokens_cleaned access_tokens=%d refresh_tokens=%d id_tokens=%d grants=%d "
+        "pushed_requests=%d batches=%d seconds=%.2f complete=%s dry_run=%s",
+        *(
+            result.tallies[name].deleted
+            for name in ("AccessToken", "RefreshToken", "IDToken", "Grant", "PushedAuthorizationRequest")
+        ),
         result.batches,
         result.seconds,
         result.complete,

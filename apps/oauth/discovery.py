@@ -4,6 +4,7 @@ Built from what the server really runs (the registry, the LatchServer's grant an
 DOT's settings) so that discovery can never advertise something that would then be refused.
 """
 
+from django.conf import settings
 from django.http import HttpRequest
 from django.urls import reverse
 from oauth2_provider.settings import oauth2_settings
@@ -66,6 +67,9 @@ def server_metadata(request: HttpRequest) -> dict:
         "request_parameter_supported": False,
         "request_uri_parameter_supported": False,
         "claims_parameter_supported": False,
+        # RFC 9126 §5; whether one app must push is its own flag, not published.
+        "pushed_authorization_request_endpoint": _endpoint(request, issuer, "pushed-authorization-request"),
+        "require_pushed_authorization_requests": settings.LATCH_REQUIRE_PAR,
         # AuthorizeView.redirect names the issuer in every redirect to the app, errors included.
         "authorization_response_iss_parameter_supported": True,
         # RFC 9449 §5.1: the algorithms a DPoP proof may be signed with (apps/dpop/proofs.py).

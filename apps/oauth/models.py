@@ -9,6 +9,7 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from oauth2_provider.models import (
     AbstractAccessToken,
@@ -81,6 +82,17 @@ class Application(AbstractApplication):
         help_text=_(
             "Every token request of this app must carry a DPoP proof (RFC 9449), so all its tokens "
             "are bound to a key it holds; a request without one is refused."
+        ),
+    )
+
+    # RFC 9126 §5: such an app's authorization requests must come through /oauth/par. The
+    # server-wide LATCH_REQUIRE_PAR requires it of every app (apps/oauth/par.py).
+    require_pushed_authorization_requests = models.BooleanField(
+        _("require pushed authorization requests"),
+        default=False,
+        help_text=_(
+            "The app must push every authorization request to /oauth/par (RFC 9126) and send the "
+            "browser with only the request_uri it got back; a plain authorization request is refused."
         ),
     )
 
@@ -277,3 +289,32 @@ class Consent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} → {self.application}"
+
+
+class PushedAuthorizationRequest(models.Model):
+    """An authorization request a client pushed (RFC 9126), waiting for the browser to bring it.
+
+    Only the SHA-256 of its request_uri is stored (DigestField): a database leak gives nobody a
+    pending request to use. The service functions are in apps/oauth/par.py.
+    """
+
+    request_uri = DigestField(_("request URI digest"), unique=True, editable=False)
+    application = models.ForeignKey(
+        settings.OAUTH2_PROVIDER_APPLICATION_MODEL,
+        on_delete=models.CASCADE,
+        related_name="pushed_authorization_requests",
+        verbose_name=_("application"),
+    )
+    # [name, value] pairs, in the order pushed: RFC 8707's `resource` may repeat.
+    parameters = models.JSONField(_("parameters"), default=list, editable=False)
+    created_at = models.DateTimeField(_("pushed"), default=timezone.now, editable=False)
+    expires = models.DateTimeField(_("expires"))
+    arrived_at = models.DateTimeField(_("reached the authorization endpoint"), null=True, blank=True)
+    answered_at = models.DateTimeField(_("answered"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("pushed authorization request")
+        indexes = [models.Index(fields=["expires"], name="oauth_par_expires_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.application} @ {self.created_at:%Y-%m-%d %H:%M:%S}"

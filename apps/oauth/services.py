@@ -37,12 +37,14 @@ def create_application(
     pkce_optional: bool = False,
     is_resource_server: bool = False,
     require_dpop: bool = False,
+    require_pushed_authorization_requests: bool = False,
 ) -> tuple[Application, str | None]:
     """Register an application; returns it with its client secret, which is never readable again.
 
     `pkce_optional` lets an old confidential client leave PKCE out, `is_resource_server`
     lets it introspect every application's tokens, `require_dpop` refuses its token requests
-    without a DPoP proof (see the model fields).
+    without a DPoP proof, `require_pushed_authorization_requests` makes it push its authorization
+    requests (RFC 9126) (see the model fields).
 
     Raises ValidationError when the registration is invalid (unknown scope, bad redirect URI, ...).
     """
@@ -59,6 +61,7 @@ def create_application(
         pkce_optional=pkce_optional,
         is_resource_server=is_resource_server,
         require_dpop=require_dpop,
+        require_pushed_authorization_requests=require_pushed_authorization_requests,
     )
     if client_id:
         application.client_id = client_id

@@ -8,6 +8,7 @@ from oauth2_provider import views as dot_views
 
 from apps.oauth import views
 from apps.oauth.logout import LogoutView
+from apps.oauth.par_view import PushedAuthorizationRequestView
 
 app_name = "oauth2_provider"
 
@@ -23,6 +24,7 @@ urlpatterns = [
         name="oauth-server-metadata",
     ),
     path("oauth/authorize", views.AuthorizeView.as_view(), name="authorize"),
+    path("oauth/par", PushedAuthorizationRequestView.as_view(), name="pushed-authorization-request"),
     path("oauth/token", views.TokenView.as_view(), name="token"),
     path("oauth/revoke", views.RevokeTokenView.as_view(), name="revoke-token"),
     path("oauth/introspect", views.IntrospectView.as_view(), name="introspect"),

@@ -2,6 +2,7 @@
 
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import parse_qs, parse_qsl, urlencode, urlparse, urlunparse
 
@@ -20,7 +21,8 @@ from django.views.decorators.debug import sensitive_post_parameters
 from oauth2_provider import views as dot_views
 from oauth2_provider.exceptions import OAuthToolkitError
 from oauth2_provider.forms import AllowForm
-from oauth2_provider.oauth2_backends import get_oauthlib_core
+from oauth2_provider.http import OAuth2ResponseRedirect
+from oauth2_provider.oauth2_backends import OAuthLibCore, get_oauthlib_core
 from oauth2_provider.settings import oauth2_settings
 from oauth2_provider.signals import app_authorized
 from oauthlib.common import Request as OAuthlibRequest
@@ -33,18 +35,21 @@ from apps.audit import services as audit
 from apps.audit.models import AuditEvent
 from apps.core.numbers import parse_non_negative_int
 from apps.dpop.proofs import InvalidDPoPProof
-from apps.oauth import consent, dpop_binding, throttling
+from apps.oauth import consent, dpop_binding, par, throttling
 from apps.oauth.discovery import server_metadata
 from apps.oauth.forms import ConsentForm
 from apps.oauth.introspection import introspect
 from apps.oauth.models import Acr, Application
 from apps.oauth.pending_consent import pending_consent_keep, pending_consent_take
+from apps.oauth.prompt import prompt_values, without_fresh_sign_in
 from apps.oauth.scopes import describe
 from apps.oauth.validators import SignIn, issued_access_token
 from config.csp import extend_policy, origin
 
 logger = logging.getLogger(__name__)
 
+# The pushed request (apps/oauth/par.py) a consent page answers, kept with its parameters.
+PUSHED_REQUEST = "latch_pushed_request"
 # RFC 8707 lets `resource` repeat; every other parameter must appear once (RFC 6749 §3.1, §3.2).
 REPEATABLE_PARAMETERS = frozenset({"resource"})
 # RFC 6749 §2.3.1: client credentials go in the Authorization header or the body, never the URL
@@ -86,6 +91,16 @@ def credentials_in_url(request: HttpRequest) -> JsonResponse | None:
             "Client credentials must not be sent in the URL; use the Authorization header or the body.",
         )
     return None
+
+
+def as_oauthlib_request(request: HttpRequest, core: OAuthLibCore) -> OAuthlibRequest:
+    """The POST as oauthlib sees it, for client authentication outside DOT's own endpoints."""
+    return OAuthlibRequest(
+        request.build_absolute_uri(),
+        "POST",
+        urlencode(core.extract_body(request)),
+        core.extract_headers(request),
+    )
 
 
 class ClientAuthThrottleMixin:
@@ -186,6 +201,10 @@ class AuthorizeView(dot_views.AuthorizationView):
     neither can happen: `login_required` for the first, `interaction_required` for the second.
     The code carries how the member signed in (`amr`, `acr`) to the id_token (see
     apps/oauth/validators.py SignIn).
+
+    A pushed request (`?client_id=...&request_uri=...`, RFC 9126) is replaced by its parameters as
+    the request starts (dispatch), and its answer to the app is sent at most once (`_answered_once`);
+    apps/oauth/par.py says how.
     """
 
     template_name = "oauth/authorize.html"
@@ -194,15 +213,54 @@ class AuthorizeView(dot_views.AuthorizationView):
     # RFC 9449 §10: the validated request's `dpop_jkt`, for the code it may get.
     dpop_jkt = ""
 
+    pushed_request_id: int | None = None
+
+    def dispatch(self, request, *args, **kwargs):
+        if request.method not in ("GET", "HEAD"):  # Django answers HEAD with get()
+            return super().dispatch(request, *args, **kwargs)
+        if problem := duplicated_parameter(request):
+            return self._error_page("invalid_request", problem)
+        try:
+            pushed = par.pushed_parameters(request)
+        except par.Refused as refused:
+            return self._error_page(refused.error, refused.description)
+        if pushed is None:
+            return super().dispatch(request, *args, **kwargs)
+        request.GET, self.pushed_request_id = pushed.parameters, pushed.pushed_request_id
+        return self._answered_once(lambda: super(AuthorizeView, self).dispatch(request, *args, **kwargs))
+
+    def _answered_once(self, respond: Callable[[], HttpResponse]) -> HttpResponse:
+        """`respond()`, whose redirect to the app spends the pushed request, if it still can.
+
+        DOT sends every redirect to the app as an OAuth2ResponseRedirect (sign-in and second-factor
+        redirects are plain ones). A request already answered rolls back what `respond` wrote, its
+        code included, and gets an error page (apps/oauth/par.py).
+        """
+        if self.pushed_request_id is None:
+            return respond()
+        with transaction.atomic():
+            response = respond()
+            if isinstance(response, OAuth2ResponseRedirect) and not par.pushed_request_answer(
+                pushed_request_id=self.pushed_request_id
+            ):
+                transaction.set_rollback(True)
+                return self._error_page(
+                    "invalid_request_uri",
+                    "This authorization request was already answered; start again from the app.",
+                )
+        return response
+
     def _prompt(self) -> set[str]:
-        # A space-delimited, case-sensitive list (OIDC Core §3.1.2.1).
-        return set(self.request.GET.get("prompt", "").split())
+        return prompt_values(self.request.GET)
 
     def get_form_class(self):
         return ConsentForm
 
     def validate_authorization_request(self, request):
-        """DOT's, keeping the `dpop_jkt` oauthlib validated (apps/oauth/dpop_binding.py)."""
+        """DOT's, on a pushed request's parameters (apps/oauth/par.py), keeping the `dpop_jkt`
+        oauthlib validated (apps/oauth/dpop_binding.py)."""
+        if self.pushed_request_id is not None:
+            request = par.as_oauthlib_reads_it(request)
         scopes, credentials = super().validate_authorization_request(request)
         self.dpop_jkt = credentials.get("dpop_jkt", "")
         return scopes, credentials
@@ -242,10 +300,11 @@ class AuthorizeView(dot_views.AuthorizationView):
             if "none" in self._prompt():
                 return self._error_redirect(errors.ConsentRequired(), context["application"])
             # The page is shown: only now is the validated request kept for its Allow or Deny.
+            parameters = self._validated_parameters()
+            if self.pushed_request_id is not None:
+                parameters[PUSHED_REQUEST] = str(self.pushed_request_id)
             request_id = pending_consent_keep(
-                session=self.request.session,
-                user_id=self.request.user.pk,
-                parameters=self._validated_parameters(),
+                session=self.request.session, user_id=self.request.user.pk, parameters=parameters
             )
             context["form"] = ConsentForm(initial={"consent_request": request_id})
         response = super().render_to_response(context, **response_kwargs)
@@ -308,13 +367,11 @@ class AuthorizeView(dot_views.AuthorizationView):
 
     def _after_sign_in_url(self) -> str:
         """This request without `prompt=login` and `max_age` (other prompt values stay): a fresh
-        sign-in satisfies them, and keeping them would ask again and again."""
-        query = self.request.GET.copy()
-        query.pop("max_age", None)
-        prompt = [value for value in query.pop("prompt", [""])[0].split() if value != "login"]
-        if prompt:
-            query["prompt"] = " ".join(prompt)
-        return f"{self.request.path}?{query.urlencode()}"
+        sign-in satisfies them, and keeping them would ask again and again. A pushed request comes
+        back to its own URL, and a sign-in after the push meets them (apps/oauth/par.py)."""
+        if self.pushed_request_id is not None:
+            return self.request.get_full_path()
+        return f"{self.request.path}?{without_fresh_sign_in(self.request.GET).urlencode()}"
 
     def _sign_in_again(self, next_url: str | None = None) -> HttpResponse:
         """Send the member to the sign-in page, and back to `next_url` afterwards."""
@@ -389,6 +446,8 @@ class AuthorizeView(dot_views.AuthorizationView):
             "latch_sign_in": session_sign_in(request),
             dpop_binding.REQUESTED_JKT_CREDENTIAL: self.dpop_jkt,
         }
+        if self.pushed_request_id is not None:
+            request = par.as_oauthlib_reads_it(request)
         return super().create_authorization_response(request, scopes, credentials, allow)
 
     def _check_two_factors(self, application) -> HttpResponse | None:
@@ -407,7 +466,11 @@ class AuthorizeView(dot_views.AuthorizationView):
         query.pop("acr_values")
         context = {
             "application": application,
-            "continue_url": f"{self.request.path}?{query.urlencode()}",
+            "continue_url": (
+                f"{self.request.path}?{query.urlencode()}"
+                if self.pushed_request_id is None
+                else par.password_level_url(self.request)
+            ),
             "cancel_url": self._error_redirect(errors.AccessDeniedError(), application)["Location"],
         }
         return TemplateResponse(self.request, self.two_factor_template_name, context)
@@ -437,8 +500,6 @@ class AuthorizeView(dot_views.AuthorizationView):
         return self._fresh_sign_in()
 
     def get(self, request, *args, **kwargs):
-        if problem := duplicated_parameter(request):
-            return self._error_page("invalid_request", problem)
         if "approval_prompt" in request.GET:
             # DOT's pre-OIDC switch would let the app choose its token-based "auto" approval and
             # so skip the page despite prompt=consent; remembered consent decides instead.
@@ -481,7 +542,9 @@ class AuthorizeView(dot_views.AuthorizationView):
                 "invalid_request", "The app's redirect URI is no longer registered; start again from the app."
             )
         allowed = form.cleaned_data["allow"]
-        response = self._answer(parameters, allow=allowed)
+        pushed_request = parameters.pop(PUSHED_REQUEST, None)
+        self.pushed_request_id = None if pushed_request is None else int(pushed_request)
+        response = self._answered_once(lambda: self._answer(parameters, allow=allowed))
         if response.status_code == 302:  # answered to the app: consent given or refused
             audit.record(
                 AuditEvent.Event.CONSENT_GRANTED if allowed else AuditEvent.Event.CONSENT_DENIED,
@@ -597,12 +660,7 @@ class IntrospectView(ClientAuthThrottleMixin, View):
 
     def post(self, request: HttpRequest) -> HttpResponse:
         core = get_oauthlib_core()
-        oauthlib_request = OAuthlibRequest(
-            request.build_absolute_uri(),
-            "POST",
-            urlencode(core.extract_body(request)),
-            core.extract_headers(request),
-        )
+        oauthlib_request = as_oauthlib_request(request, core)
         if not core.server.request_validator.authenticate_client(oauthlib_request):
             logger.info("oauth.introspect_client_auth_failed")
             return oauth_error(

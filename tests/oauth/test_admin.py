@@ -53,6 +53,17 @@ def test_admin_shows_the_pkce_opt_out_resource_server_and_dpop_switches_off_with
     assert "must carry a DPoP proof" in html
 
 
+def test_admin_sets_the_app_to_require_pushed_authorization_requests(admin_browser):
+    html = admin_browser.get("/admin/oauth/application/add/").content.decode()
+    response = admin_browser.post(
+        "/admin/oauth/application/add/", add_form(require_pushed_authorization_requests="on")
+    )
+
+    assert '<input type="checkbox" name="require_pushed_authorization_requests"' in html
+    assert response.status_code == 200, response.content
+    assert Application.objects.get(name="Planner").require_pushed_authorization_requests is True
+
+
 def test_admin_refuses_the_pkce_opt_out_for_a_public_client(admin_browser):
     response = admin_browser.post(
         "/admin/oauth/application/add/", add_form(client_type="public", pkce_optional="on")

@@ -19,7 +19,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from apps.oauth import cleanup
-from apps.oauth.models import AccessToken, Grant, IDToken, RefreshToken
+from apps.oauth.models import AccessToken, Grant, IDToken, PushedAuthorizationRequest, RefreshToken
 from apps.oauth.validators import LatchOAuth2Validator, token_checksum
 from tests.accounts.factories import UserFactory
 from tests.concurrency import race
@@ -77,6 +77,16 @@ def id_token(owner, expires) -> IDToken:
     return IDToken.objects.create(user=user, application=application, expires=expires)
 
 
+def pushed_request(owner, expires, answered_at=None) -> PushedAuthorizationRequest:
+    _user, application = owner
+    return PushedAuthorizationRequest.objects.create(
+        request_uri=secrets.token_urlsafe(16),
+        application=application,
+        expires=expires,
+        answered_at=answered_at,
+    )
+
+
 def survivors(model) -> set[int]:
     return set(model.objects.values_list("pk", flat=True))
 
@@ -90,7 +100,7 @@ def run_command(*args: str) -> str:
 def snapshot() -> dict[str, list[tuple]]:
     return {
         model.__name__: sorted(model.objects.values_list())
-        for model in (AccessToken, RefreshToken, IDToken, Grant)
+        for model in (AccessToken, RefreshToken, IDToken, Grant, PushedAuthorizationRequest)
     }
 
 
@@ -127,6 +137,11 @@ def mix(owner):
     rows["id_token_of_kept_access"] = id_token(owner, NOW - SESSION - HOUR)
     rows["access_of_usable_refresh"].id_token = rows["id_token_of_kept_access"]
     rows["access_of_usable_refresh"].save()
+    rows["pushed_live"] = pushed_request(owner, NOW + MINUTE)
+    # Expired, but a consent page shown just before may still be answered (par.RETENTION, 10 min).
+    rows["pushed_expired_recent"] = pushed_request(owner, NOW - 5 * MINUTE)
+    rows["pushed_expired_old"] = pushed_request(owner, NOW - 11 * MINUTE)
+    rows["pushed_answered_old"] = pushed_request(owner, NOW - 11 * MINUTE, answered_at=NOW - 12 * MINUTE)
     return rows
 
 
@@ -135,6 +150,7 @@ KEPT = {
     RefreshToken: {"refresh_usable", "tombstone_recent", "tombstone_past_lifetime"},
     Grant: {"code_live", "code_redeemed_recent"},
     IDToken: {"id_token_live", "id_token_expired_recent", "id_token_of_kept_access"},
+    PushedAuthorizationRequest: {"pushed_live", "pushed_expired_recent"},
 }
 
 
@@ -152,6 +168,7 @@ def test_cleanup_deletes_exactly_the_rows_past_their_retention(mix):
         "RefreshToken": 3,  # refresh_dead, refresh_orphan, tombstone_old
         "IDToken": 1,
         "Grant": 2,
+        "PushedAuthorizationRequest": 2,
     }
     assert result.complete is True
     minted = AccessToken.objects.get(pk=mix["access_minted_from_old_tombstone"].pk)
@@ -167,7 +184,7 @@ def test_a_second_run_finds_nothing_more(mix):
     again = cleanup.tokens_cleanup(now=NOW, pause=0)
 
     assert again.deleted == 0
-    assert again.batches == 6  # one empty batch per kind of dead row
+    assert again.batches == 7  # one empty batch per kind of dead row
 
 
 def test_dry_run_counts_what_a_real_run_deletes_and_changes_nothing(mix):
@@ -182,6 +199,7 @@ def test_dry_run_counts_what_a_real_run_deletes_and_changes_nothing(mix):
         "RefreshToken: would remove 3",
         "IDToken: would remove 1",
         "Grant: would remove 2",
+        "PushedAuthorizationRequest: would remove 2",
     ]
 
 
@@ -364,7 +382,8 @@ def test_each_run_logs_one_line(expired_access_tokens, caplog):
     lines = [record.getMessage() for record in caplog.records if record.name == "apps.oauth.cleanup"]
     assert len(lines) == 1
     assert lines[0].startswith(
-        "oauth.tokens_cleaned access_tokens=2500 refresh_tokens=0 id_tokens=0 grants=0 batches=8 "
+        "oauth.tokens_cleaned access_tokens=2500 refresh_tokens=0 id_tokens=0 grants=0 pushed_requests=0 "
+        "batches=9 "
     )
     assert lines[0].endswith(" complete=True dry_run=False")
 

@@ -44,6 +44,22 @@ def test_create_client_with_repeated_redirect_uris():
     assert "none (public client" in output
 
 
+def test_create_client_require_par_makes_the_app_push_its_requests():
+    run(
+        "create_client", "Bank", "--grant", "authorization_code", "--client-type", "confidential",
+        "--redirect-uri", "https://bank.example.org/cb", "--scopes", "openid", "--require-par",
+    )  # fmt: skip
+    run(
+        "create_client", "Shop", "--grant", "authorization_code", "--client-type", "confidential",
+        "--redirect-uri", "https://shop.example.org/cb", "--scopes", "openid",
+    )  # fmt: skip
+
+    assert dict(Application.objects.values_list("name", "require_pushed_authorization_requests")) == {
+        "Bank": True,
+        "Shop": False,
+    }
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

@@ -86,7 +86,16 @@ def test_every_endpoint_is_advertised_at_its_exact_url(metadata):
         "revocation_endpoint": "https://testserver/oauth/revoke",
         "introspection_endpoint": "https://testserver/oauth/introspect",
         "end_session_endpoint": "https://testserver/oauth/logout",
+        "pushed_authorization_request_endpoint": "https://testserver/oauth/par",
     }
+
+
+def test_pushed_requests_are_required_of_every_app_only_when_the_server_says_so(settings):
+    assert Client().get(OPENID_CONFIGURATION).json()["require_pushed_authorization_requests"] is False
+
+    settings.LATCH_REQUIRE_PAR = True
+
+    assert Client().get(OPENID_CONFIGURATION).json()["require_pushed_authorization_requests"] is True
 
 
 def test_configured_issuer_wins_over_the_request_host(settings):

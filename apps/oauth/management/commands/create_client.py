@@ -47,6 +47,12 @@ class Command(BaseCommand):
             action="store_true",
             help="Refuse the app's token requests without a DPoP proof (RFC 9449): all its tokens are bound.",
         )
+        parser.add_argument(
+            "--require-par",
+            action="store_true",
+            dest="require_pushed_authorization_requests",
+            help="The app must push its authorization requests to /oauth/par (RFC 9126).",
+        )
         parser.add_argument("--json", action="store_true", help="Print one JSON object, for scripts.")
 
     def handle(self, *args, **options) -> None:
@@ -64,6 +70,7 @@ class Command(BaseCommand):
                 pkce_optional=options["pkce_optional"],
                 is_resource_server=options["is_resource_server"],
                 require_dpop=options["require_dpop"],
+                require_pushed_authorization_requests=options["require_pushed_authorization_requests"],
             )
         except ValidationError as exc:
             problems = "; ".join(f"{field}: {' '.join(msgs)}" for field, msgs in exc.message_dict.items())

@@ -1,0 +1,52 @@
+"""POST /oauth/par: the pushed authorization request endpoint (RFC 9126 §2); rules in apps/oauth/par.py."""
+
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.utils.decorators import method_decorator
+from django.views import View
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.debug import sensitive_post_parameters
+from oauth2_provider.oauth2_backends import get_oauthlib_core
+
+from apps.oauth import par
+from apps.oauth.models import Application
+from apps.oauth.views import ClientAuthThrottleMixin, as_oauthlib_request, duplicated_parameter, oauth_error
+
+
+def authenticated_client(request: HttpRequest) -> Application | None:
+    """The client, authenticated as the token endpoint authenticates it (RFC 9126 §2): a
+    confidential one by its secret, a public one by its client_id alone; None when it fails."""
+    core = get_oauthlib_core()
+    oauthlib_request = as_oauthlib_request(request, core)
+    validator = core.server.request_validator
+    if validator.client_authentication_required(oauthlib_request):
+        authenticated = validator.authenticate_client(oauthlib_request)
+    else:
+        authenticated = validator.authenticate_client_id(oauthlib_request.client_id, oauthlib_request)
+    return oauthlib_request.client if authenticated else None
+
+
+@method_decorator(csrf_exempt, name="dispatch")
+class PushedAuthorizationRequestView(ClientAuthThrottleMixin, View):
+    """Answers 201 with a request_uri, or the RFC's JSON error; never a redirect (RFC 9126 §2.3)."""
+
+    http_method_names = ["post"]
+
+    @method_decorator(sensitive_post_parameters("client_secret", "code_challenge"))
+    def post(self, request: HttpRequest) -> HttpResponse:
+        if problem := duplicated_parameter(request):
+            return oauth_error("invalid_request", problem)
+        application = authenticated_client(request)
+        if application is None:
+            return oauth_error(
+                "invalid_client",
+                "Client authentication failed.",
+                status=401,
+                WWW_Authenticate='Basic realm="Latch"',
+            )
+        try:
+            request_uri, expires_in = par.pushed_request_create(request=request, application=application)
+        except par.Refused as refused:
+            return oauth_error(refused.error, refused.description)
+        response = JsonResponse({"request_uri": request_uri, "expires_in": expires_in}, status=201)
+        response["Cache-Control"] = "no-store"
+        return response
