@@ -21,6 +21,8 @@ What goes, and what is kept on purpose:
   error page.
 - An authorization code CODE_RETENTION after it expired, so that a late replay of a redeemed code
   is still recognised and revokes what it gave (RFC 6749 §4.1.2).
+- A device authorization (RFC 8628) CODE_RETENTION after it expired, answered or not: until then a
+  late poll is told `expired_token` (or, once redeemed, that the code was used).
 
 Why not DOT's `clear_expired()` (the `cleartokens` command): after every batch it counts the
 whole remaining range again, sends the batch's keys back as an IN list of up to
@@ -64,7 +66,7 @@ from django.utils import timezone
 from oauth2_provider.models import refresh_token_expire_timedelta
 from oauth2_provider.settings import oauth2_settings
 
-from apps.oauth.models import AccessToken, Grant, IDToken, RefreshToken
+from apps.oauth.models import AccessToken, DeviceGrant, Grant, IDToken, RefreshToken
 
 logger = logging.getLogger(__name__)
 
@@ -230,6 +232,7 @@ def sweeps() -> list[Sweep]:
             ),
         ),
         Sweep(Grant, where="t.expires < %(code_expired_before)s", key="t.expires"),
+        Sweep(DeviceGrant, where="t.expires < %(code_expired_before)s", key="t.expires"),
     ]
     return found
 
@@ -354,7 +357,7 @@ def tokens_cleanup(
         raise ImproperlyConfigured("Token cleanup does not know what to do with: " + "; ".join(problems))
     params = {**_cutoffs(now or timezone.now()), "limit": batch_size}
     result = CleanupResult(dry_run=dry_run)
-    for model in (AccessToken, RefreshToken, IDToken, Grant):
+    for model in (AccessToken, RefreshToken, IDToken, Grant, DeviceGrant):
         result.tallies[model.__name__] = ModelTally()
     started = clock()
 
@@ -389,9 +392,12 @@ def tokens_cleanup(
 
     result.seconds = clock() - started
     logger.info(
-        "oauth.tokens_cleaned access_tokens=%d refresh_tokens=%d id_tokens=%d grants=%d batches=%d "
-        "seconds=%.2f complete=%s dry_run=%s",
-        *(result.tallies[name].deleted for name in ("AccessToken", "RefreshToken", "IDToken", "Grant")),
+        "oauth.tokens_cleaned access_tokens=%d refresh_tokens=%d id_tokens=%d grants=%d device_grants=%d "
+        "batches=%d seconds=%.2f complete=%s dry_run=%s",
+        *(
+            result.tallies[name].deleted
+            for name in ("AccessToken", "RefreshToken", "IDToken", "Grant", "DeviceGrant")
+        ),
         result.batches,
         result.seconds,
         result.complete,

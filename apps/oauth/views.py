@@ -68,6 +68,17 @@ def duplicated_parameter(request: HttpRequest) -> str | None:
     return None
 
 
+def as_oauthlib_request(request: HttpRequest) -> OAuthlibRequest:
+    """The POST as oauthlib sees it, for endpoints that authenticate the client themselves."""
+    core = get_oauthlib_core()
+    return OAuthlibRequest(
+        request.build_absolute_uri(),
+        "POST",
+        urlencode(core.extract_body(request)),
+        core.extract_headers(request),
+    )
+
+
 def too_many_failures(retry_after: int) -> JsonResponse:
     return oauth_error(
         "temporarily_unavailable",
@@ -573,14 +584,8 @@ class IntrospectView(ClientAuthThrottleMixin, View):
     http_method_names = ["post"]
 
     def post(self, request: HttpRequest) -> HttpResponse:
-        core = get_oauthlib_core()
-        oauthlib_request = OAuthlibRequest(
-            request.build_absolute_uri(),
-            "POST",
-            urlencode(core.extract_body(request)),
-            core.extract_headers(request),
-        )
-        if not core.server.request_validator.authenticate_client(oauthlib_request):
+        oauthlib_request = as_oauthlib_request(request)
+        if not get_oauthlib_core().server.request_validator.authenticate_client(oauthlib_request):
             logger.info("oauth.introspect_client_auth_failed")
             return oauth_error(
                 "invalid_client",
