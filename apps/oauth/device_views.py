@@ -24,11 +24,10 @@ from django.views.decorators.csrf import csrf_exempt
 from oauth2_provider.oauth2_backends import get_oauthlib_core
 from oauth2_provider.settings import oauth2_settings
 from oauthlib.common import Request as OAuthlibRequest
-from oauthlib.oauth2.rfc6749 import utils
 
 from apps.audit import services as audit
 from apps.audit.models import AuditEvent
-from apps.oauth import device, device_throttling
+from apps.oauth import device, device_throttling, throttling
 from apps.oauth.forms import ConsentForm
 from apps.oauth.models import Application
 from apps.oauth.pending_consent import pending_consent_keep, pending_consent_take
@@ -52,6 +51,8 @@ def _authenticated_client(request: HttpRequest) -> Application | None:
     A confidential client authenticates (Basic or the body); a public one names itself with
     `client_id`. None when neither succeeds.
     """
+    if "\x00" in throttling.presented_client_id(request):
+        return None  # no client has one, and PostgreSQL refuses to compare with it
     oauthlib_request = as_oauthlib_request(request)
     validator = get_oauthlib_core().server.request_validator
     if validator.client_authentication_required(oauthlib_request):
@@ -97,7 +98,7 @@ class DeviceAuthorizationView(ClientAuthThrottleMixin, View):
         validator = get_oauthlib_core().server.request_validator
         oauthlib_request = OAuthlibRequest(request.build_absolute_uri(), "POST")
         oauthlib_request.client = client
-        scopes = utils.scope_to_list(request.POST.get("scope", "")) or validator.get_default_scopes(
+        scopes = request.POST.get("scope", "").split() or validator.get_default_scopes(
             client.client_id, oauthlib_request
         )
         if not validator.validate_scopes(client.client_id, scopes, client, oauthlib_request):
