@@ -48,9 +48,9 @@ def poll(client: Client, application, device_code: str, **extra):
     )
 
 
-def enter_code(browser: Client, user_code: str):
+def enter_code(browser: Client, user_code: str, **request_extra):
     """The member types the code on /oauth/device; a right one answers with the consent page."""
-    return browser.post("/oauth/device", {"user_code": user_code})
+    return browser.post("/oauth/device", {"user_code": user_code}, **request_extra)
 
 
 def answer(browser: Client, user_code: str, allow: bool):
