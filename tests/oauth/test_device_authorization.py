@@ -174,3 +174,20 @@ def test_create_client_registers_a_public_device_app():
     assert application.client_id in out.getvalue()
     response = Client().post("/oauth/device_authorization", {"client_id": application.client_id})
     assert response.status_code == 200, response.content
+
+
+def test_the_user_code_digest_is_keyed_by_the_secret_key(settings):
+    before = device_codes.user_code_digest("BCDFGHJK")
+    settings.SECRET_KEY = "another-secret-key-for-this-test-only"
+
+    assert device_codes.user_code_digest("BCDFGHJK") != before
+
+
+def test_a_user_code_that_collides_with_a_stored_one_is_drawn_again(tv, monkeypatch):
+    drawn = iter(["BCDFGHJK", "BCDFGHJK", "ZXWVTSRQ"])
+    monkeypatch.setattr(device_codes, "new_user_code", lambda: next(drawn))
+
+    first, second = device.codes(tv, "member-read"), device.codes(tv, "member-read")
+
+    assert (first["user_code"], second["user_code"]) == ("BCDF-GHJK", "ZXWV-TSRQ")
+    assert DeviceGrant.objects.count() == 2
