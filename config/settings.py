@@ -127,6 +127,12 @@ if CACHES["default"]["BACKEND"] == "django.core.cache.backends.redis.RedisCache"
 LATCH_CLIENT_AUTH_FAILURES_PER_IP = env.int("LATCH_CLIENT_AUTH_FAILURES_PER_IP", default=20)
 LATCH_CLIENT_AUTH_FAILURES_PER_CLIENT = env.int("LATCH_CLIENT_AUTH_FAILURES_PER_CLIENT", default=10)
 LATCH_CLIENT_AUTH_FAILURE_WINDOW = env.int("LATCH_CLIENT_AUTH_FAILURE_WINDOW", default=300)
+# Device authorization (RFC 8628, apps/oauth/device.py): how long a device's codes live, and how
+# many wrong user codes a browser session and an IP address may type per window before waiting.
+LATCH_DEVICE_CODE_SECONDS = env.int("LATCH_DEVICE_CODE_SECONDS", default=600)
+LATCH_USER_CODE_FAILURES_PER_SESSION = env.int("LATCH_USER_CODE_FAILURES_PER_SESSION", default=5)
+LATCH_USER_CODE_FAILURES_PER_IP = env.int("LATCH_USER_CODE_FAILURES_PER_IP", default=20)
+LATCH_USER_CODE_FAILURE_WINDOW = env.int("LATCH_USER_CODE_FAILURE_WINDOW", default=300)
 
 AUTH_USER_MODEL = "accounts.User"
 # Sessions in the database under a digest of their key (apps/accounts/sessions.py).
@@ -273,6 +279,7 @@ OAUTH2_PROVIDER_ACCESS_TOKEN_MODEL = "oauth.AccessToken"
 OAUTH2_PROVIDER_REFRESH_TOKEN_MODEL = "oauth.RefreshToken"
 OAUTH2_PROVIDER_GRANT_MODEL = "oauth.Grant"
 OAUTH2_PROVIDER_ID_TOKEN_MODEL = "oauth.IDToken"
+OAUTH2_PROVIDER_DEVICE_GRANT_MODEL = "oauth.DeviceGrant"
 
 # id_token signing keys: LATCH_SIGNING_KEYS_DIR (rotated with `manage.py signing_keys`), or
 # OIDC_RSA_PRIVATE_KEY plus OIDC_RSA_PRIVATE_KEYS_INACTIVE; checked and loaded by apps/oauth/keys.py.
@@ -369,7 +376,17 @@ OAUTH2_PROVIDER = {
     "OIDC_ISS_ENDPOINT": LATCH_ISSUER,
     "OIDC_RESPONSE_TYPES_SUPPORTED": ["code"],
     "OAUTH2_RESPONSE_TYPES_SUPPORTED": ["code"],
-    "OAUTH2_GRANT_TYPES_SUPPORTED": ["authorization_code", "refresh_token", "client_credentials"],
+    "OAUTH2_GRANT_TYPES_SUPPORTED": [
+        "authorization_code",
+        "refresh_token",
+        "client_credentials",
+        "urn:ietf:params:oauth:grant-type:device_code",
+    ],
+    # RFC 8628 §3.2: seconds a device waits between polls (a poll sooner raises it by 5, §3.5).
+    "DEVICE_FLOW_INTERVAL": env.int("LATCH_DEVICE_POLL_INTERVAL_SECONDS", default=5),
+    # DOT's default looks the device code up in plaintext; apps/oauth/device_token.py checks the
+    # code at the token endpoint instead (registered by apps/oauth/server.py).
+    "OAUTH_PRE_TOKEN_VALIDATION": [],
     "OIDC_TOKEN_ENDPOINT_AUTH_METHODS_SUPPORTED": ["client_secret_basic", "client_secret_post", "none"],
     "OAUTH2_TOKEN_ENDPOINT_AUTH_METHODS_SUPPORTED": ["client_secret_basic", "client_secret_post", "none"],
     "OIDC_RP_INITIATED_LOGOUT_ENABLED": True,

@@ -23,6 +23,8 @@ What goes, and what is kept on purpose:
   is still recognised and revokes what it gave (RFC 6749 §4.1.2).
 - A pushed authorization request (RFC 9126) par.RETENTION after it expired, answered or not: a
   consent page shown just before it expired may still be answered until then (apps/oauth/par.py).
+- A device authorization (RFC 8628) CODE_RETENTION after it expired, answered or not: until then a
+  late poll is told `expired_token` (or, once redeemed, that the code was used).
 
 Why not DOT's `clear_expired()` (the `cleartokens` command): after every batch it counts the
 whole remaining range again, sends the batch's keys back as an IN list of up to
@@ -67,7 +69,14 @@ from oauth2_provider.models import refresh_token_expire_timedelta
 from oauth2_provider.settings import oauth2_settings
 
 from apps.oauth import par
-from apps.oauth.models import AccessToken, Grant, IDToken, PushedAuthorizationRequest, RefreshToken
+from apps.oauth.models import (
+    AccessToken,
+    DeviceGrant,
+    Grant,
+    IDToken,
+    PushedAuthorizationRequest,
+    RefreshToken,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -236,6 +245,7 @@ def sweeps() -> list[Sweep]:
         Sweep(
             PushedAuthorizationRequest, where="t.expires < %(pushed_request_expired_before)s", key="t.expires"
         ),
+        Sweep(DeviceGrant, where="t.expires < %(code_expired_before)s", key="t.expires"),
     ]
     return found
 
@@ -361,7 +371,7 @@ def tokens_cleanup(
         raise ImproperlyConfigured("Token cleanup does not know what to do with: " + "; ".join(problems))
     params = {**_cutoffs(now or timezone.now()), "limit": batch_size}
     result = CleanupResult(dry_run=dry_run)
-    for model in (AccessToken, RefreshToken, IDToken, Grant, PushedAuthorizationRequest):
+    for model in (AccessToken, RefreshToken, IDToken, Grant, PushedAuthorizationRequest, DeviceGrant):
         result.tallies[model.__name__] = ModelTally()
     started = clock()
 
@@ -397,10 +407,17 @@ def tokens_cleanup(
     result.seconds = clock() - started
     logger.info(
         "oauth.tokens_cleaned access_tokens=%d refresh_tokens=%d id_tokens=%d grants=%d "
-        "pushed_requests=%d batches=%d seconds=%.2f complete=%s dry_run=%s",
+        "pushed_requests=%d device_grants=%d batches=%d seconds=%.2f complete=%s dry_run=%s",
         *(
             result.tallies[name].deleted
-            for name in ("AccessToken", "RefreshToken", "IDToken", "Grant", "PushedAuthorizationRequest")
+            for name in (
+                "AccessToken",
+                "RefreshToken",
+                "IDToken",
+                "Grant",
+                "PushedAuthorizationRequest",
+                "DeviceGrant",
+            )
         ),
         result.batches,
         result.seconds,

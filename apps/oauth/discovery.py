@@ -49,6 +49,7 @@ def server_metadata(request: HttpRequest) -> dict:
         "revocation_endpoint": _endpoint(request, issuer, "revoke-token"),
         "introspection_endpoint": _endpoint(request, issuer, "introspect"),
         "end_session_endpoint": _endpoint(request, issuer, "rp-initiated-logout"),
+        "device_authorization_endpoint": _endpoint(request, issuer, "device-authorization"),
         "scopes_supported": list(SCOPES),
         "response_types_supported": list(SUPPORTED_RESPONSE_TYPES),
         "response_modes_supported": ["query"],

@@ -14,6 +14,7 @@ from django.utils.translation import gettext_lazy as _
 from oauth2_provider.models import (
     AbstractAccessToken,
     AbstractApplication,
+    AbstractDeviceGrant,
     AbstractGrant,
     AbstractIDToken,
     AbstractRefreshToken,
@@ -124,9 +125,10 @@ class Application(AbstractApplication):
         if self.authorization_grant_type not in (
             self.GRANT_AUTHORIZATION_CODE,
             self.GRANT_CLIENT_CREDENTIALS,
+            self.GRANT_DEVICE_CODE,
         ):
             errors.setdefault("authorization_grant_type", []).append(
-                _("Latch supports the authorization code and client credentials grants only.")
+                _("Latch supports the authorization code, client credentials and device code grants only.")
             )
         if (
             self.client_type == self.CLIENT_PUBLIC
@@ -318,3 +320,29 @@ class PushedAuthorizationRequest(models.Model):
 
     def __str__(self) -> str:
         return f"{self.application} @ {self.created_at:%Y-%m-%d %H:%M:%S}"
+
+
+class DeviceGrant(SignInRecord, AbstractDeviceGrant):  # noqa: DJ008 (DOT's has __str__)
+    """A device authorization request (RFC 8628): a device's wait for a member's Allow or Deny.
+
+    DOT stores both codes in plaintext. Here the device code, 256 random bits, is stored as its
+    SHA-256 (DigestField) like every other bearer credential. The user code is typed by a person
+    and so has few bits (apps/oauth/device.py): a plain digest of it could be reversed by trying
+    every code, so it is stored as an HMAC under a key derived from SECRET_KEY, which the database
+    does not hold. Kept after the tokens are issued, until cleanup, so a reused device code is
+    recognised as such.
+    """
+
+    device_code = DigestField(_("device code digest"), editable=False)
+    user_code = models.CharField(_("user code digest"), max_length=64, unique=True, editable=False)
+    # RFC 8628 §3.5: the last poll, to tell a device that polls faster than `interval` to slow down.
+    polled_at = models.DateTimeField(_("last polled"), null=True, blank=True, editable=False)
+    answered_at = models.DateTimeField(_("answered"), null=True, blank=True, editable=False)
+    redeemed_at = models.DateTimeField(_("tokens issued"), null=True, blank=True, editable=False)
+    # Shared with the tokens issued from this grant, so that they can be revoked together.
+    token_family = models.UUIDField(_("token family"), default=uuid.uuid4, editable=False)
+
+    class Meta(AbstractDeviceGrant.Meta):
+        swappable = "OAUTH2_PROVIDER_DEVICE_GRANT_MODEL"
+        verbose_name = _("device authorization")
+        indexes = [models.Index(fields=["expires"], name="oauth_devicegrant_expires_idx")]

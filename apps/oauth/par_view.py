@@ -5,24 +5,15 @@ from django.utils.decorators import method_decorator
 from django.views import View
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.debug import sensitive_post_parameters
-from oauth2_provider.oauth2_backends import get_oauthlib_core
 
 from apps.oauth import par
-from apps.oauth.models import Application
-from apps.oauth.views import ClientAuthThrottleMixin, as_oauthlib_request, duplicated_parameter, oauth_error
-
-
-def authenticated_client(request: HttpRequest) -> Application | None:
-    """The client, authenticated as the token endpoint authenticates it (RFC 9126 §2): a
-    confidential one by its secret, a public one by its client_id alone; None when it fails."""
-    core = get_oauthlib_core()
-    oauthlib_request = as_oauthlib_request(request, core)
-    validator = core.server.request_validator
-    if validator.client_authentication_required(oauthlib_request):
-        authenticated = validator.authenticate_client(oauthlib_request)
-    else:
-        authenticated = validator.authenticate_client_id(oauthlib_request.client_id, oauthlib_request)
-    return oauthlib_request.client if authenticated else None
+from apps.oauth.client_auth import authenticated_client
+from apps.oauth.views import (
+    ClientAuthThrottleMixin,
+    client_authentication_failed,
+    duplicated_parameter,
+    oauth_error,
+)
 
 
 @method_decorator(csrf_exempt, name="dispatch")
@@ -37,12 +28,7 @@ class PushedAuthorizationRequestView(ClientAuthThrottleMixin, View):
             return oauth_error("invalid_request", problem)
         application = authenticated_client(request)
         if application is None:
-            return oauth_error(
-                "invalid_client",
-                "Client authentication failed.",
-                status=401,
-                WWW_Authenticate='Basic realm="Latch"',
-            )
+            return client_authentication_failed()
         try:
             request_uri, expires_in = par.pushed_request_create(request=request, application=application)
         except par.Refused as refused:

@@ -10,8 +10,14 @@ from oauthlib.oauth2.rfc6749.grant_types.authorization_code import code_challeng
 from oauthlib.openid import Server
 
 from apps.oauth import dpop_binding
+from apps.oauth.device_token import mark_device_poll, redeem_device_code
 
-SUPPORTED_GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials")
+SUPPORTED_GRANT_TYPES = (
+    "authorization_code",
+    "refresh_token",
+    "client_credentials",
+    "urn:ietf:params:oauth:grant-type:device_code",
+)
 SUPPORTED_RESPONSE_TYPES = ("code",)
 # RFC 9700 §2.1.1: "plain" PKCE protects nothing against an attacker who reads the request.
 CODE_CHALLENGE_METHODS = {"S256": code_challenge_method_s256}
@@ -28,6 +34,10 @@ class LatchServer(Server):
             grant._code_challenge_methods = CODE_CHALLENGE_METHODS
             # RFC 9449 §10: a malformed dpop_jkt is refused; a good one joins the credentials.
             grant.custom_validators.post_auth.append(dpop_binding.validate_dpop_jkt)
+        # oauthlib's documented custom validators: the device code is Latch's to check (RFC 8628).
+        device_validators = self.device_code_grant.custom_validators
+        device_validators.pre_token.append(mark_device_poll)
+        device_validators.post_token.append(redeem_device_code)
 
 
 _servers: dict[type, LatchServer] = {}

@@ -14,6 +14,7 @@ logger = logging.getLogger(__name__)
 GRANT_TYPES = {
     "authorization_code": Application.GRANT_AUTHORIZATION_CODE,
     "client_credentials": Application.GRANT_CLIENT_CREDENTIALS,
+    "device_code": Application.GRANT_DEVICE_CODE,
 }
 
 

@@ -61,12 +61,13 @@ def presented_client_id(request: HttpRequest) -> str:
     return request.POST.get("client_id", "")
 
 
-def _key(kind: str, value: str, window: int, now: float) -> str:
+def window_key(kind: str, value: str, window: int, now: float) -> str:
+    """The cache key counting `kind` failures of `value` in the fixed window `now` falls in."""
     digest = hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()[:32]
     return f"latch:authfail:{kind}:{digest}:{int(now // window)}"
 
 
-def _retry_after(limit: Limit, now: float) -> int:
+def retry_after(limit: Limit, now: float) -> int:
     return max(1, math.ceil(limit.window_seconds - now % limit.window_seconds))
 
 
@@ -92,14 +93,14 @@ def blocked_for(request: HttpRequest) -> int | None:
     now = time.time()
     ip, client = ip_limit(), client_limit()
     client_id = presented_client_id(request)
-    keys = {"ip": _key("ip", client_ip(request), ip.window_seconds, now)}
+    keys = {"ip": window_key("ip", client_ip(request), ip.window_seconds, now)}
     if client_id:
-        keys["client"] = _key("client", client_id, client.window_seconds, now)
+        keys["client"] = window_key("client", client_id, client.window_seconds, now)
     counts = cache.get_many(list(keys.values()))
     if counts.get(keys["ip"], 0) >= ip.failures:
-        return _retry_after(ip, now)
+        return retry_after(ip, now)
     if client_id and counts.get(keys["client"], 0) >= client.failures and _has_guessable_secret(client_id):
-        return _retry_after(client, now)
+        return retry_after(client, now)
     return None
 
 
@@ -113,14 +114,18 @@ def record_failure(request: HttpRequest) -> int | None:
     ):
         if kind == "client" and not value:
             continue
-        key = _key(kind, value, limit.window_seconds, now)
-        # add() then incr() is atomic in Redis and in the local-memory cache.
-        cache.add(key, 0, timeout=limit.window_seconds + 1)
-        try:
-            count = cache.incr(key)
-        except ValueError:  # expired between add() and incr()
-            cache.add(key, 1, timeout=limit.window_seconds + 1)
-            count = 1
+        count = count_failure(window_key(kind, value, limit.window_seconds, now), limit)
         if count > limit.failures:
-            exceeded = max(exceeded or 0, _retry_after(limit, now))
+            exceeded = max(exceeded or 0, retry_after(limit, now))
     return exceeded
+
+
+def count_failure(key: str, limit: Limit) -> int:
+    """One more failure under `key` (a window_key), for the rest of its window; the new count."""
+    # add() then incr() is atomic in Redis and in the local-memory cache.
+    cache.add(key, 0, timeout=limit.window_seconds + 1)
+    try:
+        return cache.incr(key)
+    except ValueError:  # expired between add() and incr()
+        cache.add(key, 1, timeout=limit.window_seconds + 1)
+        return 1

@@ -6,7 +6,7 @@ Endpoints have no trailing slash: OAuth clients are configured with exact URLs.
 from django.urls import path
 from oauth2_provider import views as dot_views
 
-from apps.oauth import views
+from apps.oauth import device_views, views
 from apps.oauth.logout import LogoutView
 from apps.oauth.par_view import PushedAuthorizationRequestView
 
@@ -31,4 +31,10 @@ urlpatterns = [
     path("oauth/userinfo", views.UserInfoView.as_view(), name="user-info"),
     path("oauth/jwks", dot_views.JwksInfoView.as_view(), name="jwks-info"),
     path("oauth/logout", LogoutView.as_view(), name="rp-initiated-logout"),
+    path(
+        "oauth/device_authorization",
+        device_views.DeviceAuthorizationView.as_view(),
+        name="device-authorization",
+    ),
+    path("oauth/device", device_views.DeviceView.as_view(), name="device"),
 ]

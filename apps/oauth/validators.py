@@ -19,6 +19,7 @@ from apps.audit import services as audit
 from apps.audit.models import AuditEvent
 from apps.core.fields import Digest, sha256_hex
 from apps.oauth import dpop_binding, keys, lookups
+from apps.oauth.device_validator import DeviceCodeValidatorMixin
 from apps.oauth.models import AccessToken, Acr, Application, Grant, IDToken, RefreshToken, SignInRecord
 
 # Shown in the admin to recognise a token: 6 base64url characters are 36 of a token's 256 random
@@ -109,6 +110,9 @@ class LatchRequestState:
     # The scope of the token chain (RFC 6749 §6), for the refresh token this request issues: the
     # code's, or the spent refresh token's. Not the request's scopes, which a refresh may narrow.
     chain_scope: str = ""
+    # A device grant's token request (RFC 8628 §3.4), set only inside that grant's validation
+    # (apps/oauth/device_token.py): a public client may identify itself by its client_id there.
+    device_poll: bool = False
 
 
 # A key no attribute syntax can produce, so no code sets it by accident either.
@@ -134,7 +138,7 @@ def token_owner_summary(user, scopes: list[str]) -> tuple[str, dict[str, str]]:
     return ("admin" if user.is_staff else "member"), summary
 
 
-class LatchOAuth2Validator(OAuth2Validator):
+class LatchOAuth2Validator(DeviceCodeValidatorMixin, OAuth2Validator):
     # --- Scopes: the application's allowed set, for every grant --------------------------------
 
     def validate_scopes(self, client_id, scopes, client, request, *args, **kwargs) -> bool:
@@ -186,9 +190,13 @@ class LatchOAuth2Validator(OAuth2Validator):
 
         Without this, a public client (whose stored secret is empty) would "authenticate" with an
         empty secret and pass as authenticated at endpoints that require it, such as introspection.
+        The one exception is a device's poll of the token endpoint (RFC 8628 §3.4), where a public
+        client sends only its client_id, as at the authorization code grant.
         """
         if not super().authenticate_client(request, *args, **kwargs):
             return False
+        if request_state(request).device_poll:
+            return True
         return request.client.client_type == Application.CLIENT_CONFIDENTIAL
 
     def validate_grant_type(self, client_id, grant_type, client, request, *args, **kwargs) -> bool:

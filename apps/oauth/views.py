@@ -22,10 +22,9 @@ from oauth2_provider import views as dot_views
 from oauth2_provider.exceptions import OAuthToolkitError
 from oauth2_provider.forms import AllowForm
 from oauth2_provider.http import OAuth2ResponseRedirect
-from oauth2_provider.oauth2_backends import OAuthLibCore, get_oauthlib_core
+from oauth2_provider.oauth2_backends import get_oauthlib_core
 from oauth2_provider.settings import oauth2_settings
 from oauth2_provider.signals import app_authorized
-from oauthlib.common import Request as OAuthlibRequest
 from oauthlib.oauth2.rfc6749 import errors
 from oauthlib.openid.connect.core.exceptions import InteractionRequired
 
@@ -36,6 +35,7 @@ from apps.audit.models import AuditEvent
 from apps.core.numbers import parse_non_negative_int
 from apps.dpop.proofs import InvalidDPoPProof
 from apps.oauth import consent, dpop_binding, par, throttling
+from apps.oauth.client_auth import as_oauthlib_request
 from apps.oauth.discovery import server_metadata
 from apps.oauth.forms import ConsentForm
 from apps.oauth.introspection import introspect
@@ -65,6 +65,13 @@ def oauth_error(error: str, description: str, status: int = 400, **headers: str)
     return response
 
 
+def client_authentication_failed() -> JsonResponse:
+    """RFC 6749 §5.2: 401 invalid_client, with the challenge for the scheme clients use (Basic)."""
+    return oauth_error(
+        "invalid_client", "Client authentication failed.", status=401, WWW_Authenticate='Basic realm="Latch"'
+    )
+
+
 def duplicated_parameter(request: HttpRequest) -> str | None:
     """What is wrong when a parameter was sent more than once (DOT would silently keep the last)."""
     for source in (request.GET, request.POST):
@@ -91,16 +98,6 @@ def credentials_in_url(request: HttpRequest) -> JsonResponse | None:
             "Client credentials must not be sent in the URL; use the Authorization header or the body.",
         )
     return None
-
-
-def as_oauthlib_request(request: HttpRequest, core: OAuthLibCore) -> OAuthlibRequest:
-    """The POST as oauthlib sees it, for client authentication outside DOT's own endpoints."""
-    return OAuthlibRequest(
-        request.build_absolute_uri(),
-        "POST",
-        urlencode(core.extract_body(request)),
-        core.extract_headers(request),
-    )
 
 
 class ClientAuthThrottleMixin:
@@ -659,16 +656,10 @@ class IntrospectView(ClientAuthThrottleMixin, View):
     http_method_names = ["post"]
 
     def post(self, request: HttpRequest) -> HttpResponse:
-        core = get_oauthlib_core()
-        oauthlib_request = as_oauthlib_request(request, core)
-        if not core.server.request_validator.authenticate_client(oauthlib_request):
+        oauthlib_request = as_oauthlib_request(request)
+        if not get_oauthlib_core().server.request_validator.authenticate_client(oauthlib_request):
             logger.info("oauth.introspect_client_auth_failed")
-            return oauth_error(
-                "invalid_client",
-                "Client authentication failed.",
-                status=401,
-                WWW_Authenticate='Basic realm="Latch"',
-            )
+            return client_authentication_failed()
         if problem := duplicated_parameter(request):
             return oauth_error("invalid_request", problem)
         token = request.POST.get("token", "")

@@ -1,6 +1,11 @@
+import time
+
 import pytest
+from django.db.models.signals import post_save
 from django.test import Client
 
+from apps.oauth.models import AccessToken
+from apps.oauth.validators import LatchOAuth2Validator
 from tests.accounts.factories import UserFactory
 from tests.accounts.mfa import sign_in
 from tests.oauth.factories import ApplicationFactory
@@ -31,3 +36,29 @@ def password_browser(member) -> Client:
 def application():
     """A confidential authorization-code application; its plaintext secret is `.secret`."""
     return ApplicationFactory()
+
+
+@pytest.fixture
+def slow_issuance(monkeypatch):
+    """Hold each token request inside its transaction long enough for a concurrent one to arrive."""
+    original = LatchOAuth2Validator.save_bearer_token
+
+    def slow(self, token, request, *args, **kwargs):
+        time.sleep(0.5)
+        return original(self, token, request, *args, **kwargs)
+
+    monkeypatch.setattr(LatchOAuth2Validator, "save_bearer_token", slow)
+
+
+@pytest.fixture
+def minted_access_tokens():
+    """The ids of the access tokens created during the test, however they were created."""
+    minted: list[int] = []
+
+    def record(sender, instance, created, **kwargs):
+        if created:
+            minted.append(instance.pk)
+
+    post_save.connect(record, sender=AccessToken, weak=False)
+    yield minted
+    post_save.disconnect(record, sender=AccessToken)

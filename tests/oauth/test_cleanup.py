@@ -19,7 +19,14 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from apps.oauth import cleanup
-from apps.oauth.models import AccessToken, Grant, IDToken, PushedAuthorizationRequest, RefreshToken
+from apps.oauth.models import (
+    AccessToken,
+    DeviceGrant,
+    Grant,
+    IDToken,
+    PushedAuthorizationRequest,
+    RefreshToken,
+)
 from apps.oauth.validators import LatchOAuth2Validator, token_checksum
 from tests.accounts.factories import UserFactory
 from tests.concurrency import race
@@ -72,6 +79,17 @@ def grant(owner, expires, redeemed_at=None) -> Grant:
     )
 
 
+def device_grant(owner, expires, status=DeviceGrant.AUTHORIZATION_PENDING) -> DeviceGrant:
+    _user, application = owner
+    return DeviceGrant.objects.create(
+        client_id=application.client_id,
+        device_code=secrets.token_urlsafe(32),
+        user_code=secrets.token_hex(32),
+        expires=expires,
+        status=status,
+    )
+
+
 def id_token(owner, expires) -> IDToken:
     user, application = owner
     return IDToken.objects.create(user=user, application=application, expires=expires)
@@ -100,7 +118,7 @@ def run_command(*args: str) -> str:
 def snapshot() -> dict[str, list[tuple]]:
     return {
         model.__name__: sorted(model.objects.values_list())
-        for model in (AccessToken, RefreshToken, IDToken, Grant, PushedAuthorizationRequest)
+        for model in (AccessToken, RefreshToken, IDToken, Grant, PushedAuthorizationRequest, DeviceGrant)
     }
 
 
@@ -130,6 +148,10 @@ def mix(owner):
     rows["code_redeemed_recent"] = grant(owner, NOW - 30 * MINUTE, redeemed_at=NOW - 31 * MINUTE)
     rows["code_expired_old"] = grant(owner, NOW - 2 * HOUR)
     rows["code_redeemed_old"] = grant(owner, NOW - 2 * HOUR, redeemed_at=NOW - 2 * HOUR)
+    rows["device_live"] = device_grant(owner, NOW + MINUTE)
+    # An expired device code is still told `expired_token` for an hour, then forgotten.
+    rows["device_expired_recent"] = device_grant(owner, NOW - 30 * MINUTE, status=DeviceGrant.AUTHORIZED)
+    rows["device_expired_old"] = device_grant(owner, NOW - 2 * HOUR)
     rows["id_token_live"] = id_token(owner, NOW + HOUR)
     # An expired id_token is still accepted as a logout hint, for as long as a session lasts.
     rows["id_token_expired_recent"] = id_token(owner, NOW - HOUR)
@@ -149,6 +171,7 @@ KEPT = {
     AccessToken: {"access_live", "access_of_usable_refresh", "access_minted_from_old_tombstone"},
     RefreshToken: {"refresh_usable", "tombstone_recent", "tombstone_past_lifetime"},
     Grant: {"code_live", "code_redeemed_recent"},
+    DeviceGrant: {"device_live", "device_expired_recent"},
     IDToken: {"id_token_live", "id_token_expired_recent", "id_token_of_kept_access"},
     PushedAuthorizationRequest: {"pushed_live", "pushed_expired_recent"},
 }
@@ -169,6 +192,7 @@ def test_cleanup_deletes_exactly_the_rows_past_their_retention(mix):
         "IDToken": 1,
         "Grant": 2,
         "PushedAuthorizationRequest": 2,
+        "DeviceGrant": 1,
     }
     assert result.complete is True
     minted = AccessToken.objects.get(pk=mix["access_minted_from_old_tombstone"].pk)
@@ -184,7 +208,7 @@ def test_a_second_run_finds_nothing_more(mix):
     again = cleanup.tokens_cleanup(now=NOW, pause=0)
 
     assert again.deleted == 0
-    assert again.batches == 7  # one empty batch per kind of dead row
+    assert again.batches == 8  # one empty batch per kind of dead row
 
 
 def test_dry_run_counts_what_a_real_run_deletes_and_changes_nothing(mix):
@@ -200,6 +224,7 @@ def test_dry_run_counts_what_a_real_run_deletes_and_changes_nothing(mix):
         "IDToken: would remove 1",
         "Grant: would remove 2",
         "PushedAuthorizationRequest: would remove 2",
+        "DeviceGrant: would remove 1",
     ]
 
 
@@ -383,7 +408,7 @@ def test_each_run_logs_one_line(expired_access_tokens, caplog):
     assert len(lines) == 1
     assert lines[0].startswith(
         "oauth.tokens_cleaned access_tokens=2500 refresh_tokens=0 id_tokens=0 grants=0 pushed_requests=0 "
-        "batches=9 "
+        "device_grants=0 batches=10 "
     )
     assert lines[0].endswith(" complete=True dry_run=False")
 

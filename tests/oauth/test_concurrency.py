@@ -5,44 +5,16 @@ that the second request is certain to arrive while the first is still working. W
 both would pass validation and two token sets would be minted.
 """
 
-import time
-
 import pytest
-from django.db.models.signals import post_save
 from django.test import Client
 
 from apps.oauth.models import AccessToken, RefreshToken
-from apps.oauth.validators import LatchOAuth2Validator
 from tests.accounts.factories import UserFactory
 from tests.concurrency import race
 from tests.oauth import flow
 from tests.oauth.factories import ApplicationFactory
 
 pytestmark = [pytest.mark.concurrency, pytest.mark.usefixtures("postgres_only")]
-
-
-@pytest.fixture
-def slow_issuance(monkeypatch):
-    original = LatchOAuth2Validator.save_bearer_token
-
-    def slow(self, token, request, *args, **kwargs):
-        time.sleep(0.5)
-        return original(self, token, request, *args, **kwargs)
-
-    monkeypatch.setattr(LatchOAuth2Validator, "save_bearer_token", slow)
-
-
-@pytest.fixture
-def minted_access_tokens():
-    minted: list[int] = []
-
-    def record(sender, instance, created, **kwargs):
-        if created:
-            minted.append(instance.pk)
-
-    post_save.connect(record, sender=AccessToken, weak=False)
-    yield minted
-    post_save.disconnect(record, sender=AccessToken)
 
 
 def outcome(responses) -> list:

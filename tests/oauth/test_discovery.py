@@ -9,7 +9,7 @@ from django.test import Client
 
 from apps.oauth.models import AccessToken, Grant
 from apps.oauth.scopes import SCOPES
-from tests.oauth import flow
+from tests.oauth import device, flow
 from tests.oauth.factories import REDIRECT_URI, ApplicationFactory, public_application, service_application
 
 pytestmark = pytest.mark.django_db
@@ -87,6 +87,7 @@ def test_every_endpoint_is_advertised_at_its_exact_url(metadata):
         "introspection_endpoint": "https://testserver/oauth/introspect",
         "end_session_endpoint": "https://testserver/oauth/logout",
         "pushed_authorization_request_endpoint": "https://testserver/oauth/par",
+        "device_authorization_endpoint": "https://testserver/oauth/device_authorization",
     }
 
 
@@ -112,8 +113,13 @@ def test_only_s256_pkce_is_advertised(metadata):
     assert metadata["code_challenge_methods_supported"] == ["S256"]
 
 
-def test_grant_types_are_code_refresh_and_client_credentials(metadata):
-    assert metadata["grant_types_supported"] == ["authorization_code", "refresh_token", "client_credentials"]
+def test_grant_types_are_code_refresh_client_credentials_and_device_code(metadata):
+    assert metadata["grant_types_supported"] == [
+        "authorization_code",
+        "refresh_token",
+        "client_credentials",
+        "urn:ietf:params:oauth:grant-type:device_code",
+    ]
 
 
 def test_only_the_code_response_type_is_advertised(metadata):
@@ -211,9 +217,18 @@ def test_every_advertised_grant_type_is_accepted_by_the_token_endpoint(metadata,
     issued["client_credentials"] = flow.client_credentials(
         Client(), service_application(), scope="member-read"
     ).status_code
+    tv = device.device_application()
+    codes = device.codes(tv, "member-read")
+    device.answer(browser, codes["user_code"], allow=True)
+    issued[device.DEVICE_GRANT] = device.poll(Client(), tv, codes["device_code"]).status_code
 
     assert list(issued) == metadata["grant_types_supported"]
-    assert issued == {"authorization_code": 200, "refresh_token": 200, "client_credentials": 200}
+    assert issued == {
+        "authorization_code": 200,
+        "refresh_token": 200,
+        "client_credentials": 200,
+        device.DEVICE_GRANT: 200,
+    }
 
 
 @pytest.mark.parametrize(
@@ -221,7 +236,6 @@ def test_every_advertised_grant_type_is_accepted_by_the_token_endpoint(metadata,
     [
         "password",
         "implicit",
-        "urn:ietf:params:oauth:grant-type:device_code",
         "urn:ietf:params:oauth:grant-type:jwt-bearer",
     ],
 )

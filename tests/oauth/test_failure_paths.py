@@ -148,7 +148,7 @@ def test_missing_grant_type_is_refused(application):
 
 
 @pytest.mark.parametrize(
-    "grant_type", ["password", "implicit", "urn:ietf:params:oauth:grant-type:device_code", "x"]
+    "grant_type", ["password", "implicit", "urn:ietf:params:oauth:grant-type:saml2-bearer", "x"]
 )
 def test_unsupported_grant_type(application, grant_type):
     response = Client().post(
