@@ -91,6 +91,8 @@ MIDDLEWARE = [
     "apps.accounts.middleware.SessionActivityMiddleware",
     # After ContentSecurityPolicyMiddleware, so it adjusts a page's policy before that one sends it.
     "config.csp.PagePolicyMiddleware",
+    # RFC 9449 §8, §9: the current DPoP nonce on every answer to a request with a proof.
+    "apps.dpop.nonces.nonce_middleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -429,7 +431,7 @@ LATCH_UPSTREAM_TIMEOUT = env.float("LATCH_UPSTREAM_TIMEOUT_SECONDS", default=10.
 
 # --- Resource API (apps/api holds what every API app shares) ----------------------------------
 REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": ["oauth2_provider.contrib.rest_framework.OAuth2Authentication"],
+    "DEFAULT_AUTHENTICATION_CLASSES": ["apps.api.authentication.AccessTokenAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["apps.api.permissions.ScopedTokenPermission"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],

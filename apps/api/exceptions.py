@@ -6,6 +6,8 @@ Authentication and scope failures also carry the RFC 6750 `WWW-Authenticate: Bea
 from django.http import Http404
 from rest_framework import exceptions, status
 
+from apps.oauth.dpop_resource import scheme_name
+
 
 class InsufficientScope(exceptions.PermissionDenied):
     default_code = "insufficient_scope"
@@ -64,11 +66,14 @@ def api_exception_handler(exc, context):
         }
     else:
         response.data = {"error": code, "error_description": str(exc.detail)}
+    scheme = scheme_name(context["request"]._request)  # the scheme the token came with
     if isinstance(exc, InsufficientScope):
         response.data["scope"] = exc.scope
-        response["WWW-Authenticate"] = f'Bearer realm="api", error="insufficient_scope", scope="{exc.scope}"'
+        response["WWW-Authenticate"] = (
+            f'{scheme} realm="api", error="insufficient_scope", scope="{exc.scope}"'
+        )
     elif isinstance(exc, UserTokenRequired):
-        response["WWW-Authenticate"] = 'Bearer realm="api", error="insufficient_user_authentication"'
+        response["WWW-Authenticate"] = f'{scheme} realm="api", error="insufficient_user_authentication"'
     elif response.status_code == status.HTTP_401_UNAUTHORIZED:
         request = context["request"]
         if getattr(request, "oauth2_error", None):

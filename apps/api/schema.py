@@ -6,6 +6,7 @@ from apps.api.permissions import required_scope
 
 
 class LatchOAuthScheme(DjangoOAuthToolkitScheme):
+    target_class = "apps.api.authentication.AccessTokenAuthentication"
     priority = 1
 
     def get_security_requirement(self, auto_schema):

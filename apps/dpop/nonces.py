@@ -8,8 +8,10 @@ that a client which fetched a nonce just before a rotation is not refused on its
 
 import base64
 import time
+from collections.abc import Callable
 
 from django.conf import settings
+from django.http import HttpRequest, HttpResponse
 from django.utils.crypto import constant_time_compare, salted_hmac
 
 _SALT = "latch.dpop.nonce"
@@ -35,3 +37,19 @@ def nonce_is_current(nonce: str) -> bool:
     # Both compared, always: how long the answer takes says nothing about which one matched.
     matches = [constant_time_compare(nonce, _nonce_of(w)) for w in (window, window - 1)]
     return any(matches)
+
+
+def nonce_middleware(
+    get_response: Callable[[HttpRequest], HttpResponse],
+) -> Callable[[HttpRequest], HttpResponse]:
+    """Every answer to a request that carried a DPoP proof names the current nonce (§8.2, §9):
+    the token endpoint's and the resources', refusals included, so a client picks up each
+    rotation without first being refused."""
+
+    def middleware(request: HttpRequest) -> HttpResponse:
+        response = get_response(request)
+        if settings.LATCH_DPOP_REQUIRE_NONCE and "HTTP_DPOP" in request.META:
+            response["DPoP-Nonce"] = current_nonce()
+        return response
+
+    return middleware

@@ -21,11 +21,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 
-from django.conf import settings
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest
 from oauthlib.oauth2.rfc6749 import errors
 
-from apps.dpop.nonces import current_nonce
 from apps.dpop.proofs import DPoPProof, InvalidDPoPProof, proof_header, verify_proof
 from apps.oauth.models import Application
 
@@ -61,14 +59,6 @@ def bound_to(proof: DPoPProof | None) -> Iterator[None]:
         yield
     finally:
         _token_request_proof.reset(reset)
-
-
-def with_nonce(request: HttpRequest, response: HttpResponse) -> HttpResponse:
-    """Every answer to a request that carried a proof names the current nonce (§8), so a client
-    picks up each rotation without first being refused."""
-    if settings.LATCH_DPOP_REQUIRE_NONCE and "HTTP_DPOP" in request.META:
-        response["DPoP-Nonce"] = current_nonce()
-    return response
 
 
 # --- What the validator asks --------------------------------------------------------------------

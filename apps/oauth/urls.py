@@ -9,6 +9,7 @@ from oauth2_provider import views as dot_views
 from apps.oauth import device_views, views
 from apps.oauth.logout import LogoutView
 from apps.oauth.par_view import PushedAuthorizationRequestView
+from apps.oauth.resource_metadata import API_PATH, ProtectedResourceMetadataView
 
 app_name = "oauth2_provider"
 
@@ -22,6 +23,16 @@ urlpatterns = [
         ".well-known/oauth-authorization-server",
         views.ServerMetadataView.as_view(),
         name="oauth-server-metadata",
+    ),
+    path(
+        ".well-known/oauth-protected-resource",
+        ProtectedResourceMetadataView.as_view(),
+        name="protected-resource-metadata",
+    ),
+    path(
+        ".well-known/oauth-protected-resource" + API_PATH,
+        ProtectedResourceMetadataView.as_view(resource_path=API_PATH),
+        name="protected-resource-metadata-api",
     ),
     path("oauth/authorize", views.AuthorizeView.as_view(), name="authorize"),
     path("oauth/par", PushedAuthorizationRequestView.as_view(), name="pushed-authorization-request"),

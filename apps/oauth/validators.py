@@ -18,7 +18,7 @@ from oauthlib.oauth2.rfc6749 import errors, utils
 from apps.audit import services as audit
 from apps.audit.models import AuditEvent
 from apps.core.fields import Digest, sha256_hex
-from apps.oauth import dpop_binding, keys, lookups
+from apps.oauth import dpop_binding, dpop_resource, keys, lookups
 from apps.oauth.device_validator import DeviceCodeValidatorMixin
 from apps.oauth.models import AccessToken, Acr, Application, Grant, IDToken, RefreshToken, SignInRecord
 
@@ -551,6 +551,10 @@ class LatchOAuth2Validator(DeviceCodeValidatorMixin, OAuth2Validator):
         valid = super().validate_bearer_token(token, scopes, request)
         # A deactivated member's tokens stop working at once, not when they expire.
         if valid and request.user is not None and not request.user.is_active:
+            return False
+        if valid and (refusal := dpop_resource.sender_refusal(request, token)):
+            # DOT's DRF authentication copies this to the Django request, for the challenge.
+            request.oauth2_error = {"error": refusal.error, "error_description": refusal.description}
             return False
         return valid
 

@@ -34,7 +34,7 @@ from apps.audit import services as audit
 from apps.audit.models import AuditEvent
 from apps.core.numbers import parse_non_negative_int
 from apps.dpop.proofs import InvalidDPoPProof
-from apps.oauth import consent, dpop_binding, par, throttling
+from apps.oauth import consent, dpop_binding, dpop_resource, par, throttling
 from apps.oauth.client_auth import as_oauthlib_request
 from apps.oauth.discovery import server_metadata
 from apps.oauth.forms import ConsentForm
@@ -42,6 +42,7 @@ from apps.oauth.introspection import introspect
 from apps.oauth.models import Acr, Application
 from apps.oauth.pending_consent import pending_consent_keep, pending_consent_take
 from apps.oauth.prompt import prompt_values, without_fresh_sign_in
+from apps.oauth.resource_metadata import metadata_url
 from apps.oauth.scopes import describe
 from apps.oauth.validators import SignIn, issued_access_token
 from config.csp import extend_policy, origin
@@ -580,10 +581,9 @@ class TokenView(ClientAuthThrottleMixin, dot_views.TokenView):
         try:
             proof = dpop_binding.token_request_proof(request)
         except InvalidDPoPProof as refused:  # RFC 9449 §5, §8: before any code or token is spent
-            return dpop_binding.with_nonce(request, oauth_error(refused.error, refused.description))
+            return oauth_error(refused.error, refused.description)
         with dpop_binding.bound_to(proof), transaction.atomic():
-            response = self.authorization_flow_token_response(request)
-        return dpop_binding.with_nonce(request, response)
+            return self.authorization_flow_token_response(request)
 
     @method_decorator(sensitive_post_parameters("password", "client_secret"))
     def authorization_flow_token_response(self, request, *args, **kwargs) -> HttpResponse:
@@ -622,9 +622,21 @@ class RevokeTokenView(ClientAuthThrottleMixin, dot_views.RevokeTokenView):
         return response
 
 
+def _oauth_error_of(response: HttpResponse) -> dict[str, str]:
+    """The error and its description in an OAuth JSON error body (oauthlib's, or Latch's)."""
+    try:
+        body = json.loads(response.content)
+    except ValueError:
+        body = {}
+    return {name: str(body[name]) for name in ("error", "error_description") if name in body} or {
+        "error": "invalid_token"
+    }
+
+
 @method_decorator(csrf_exempt, name="dispatch")
 class UserInfoView(dot_views.UserInfoView):
-    """OIDC UserInfo, refusing tokens in the URL (RFC 9700 §2.5: they leak into logs and history).
+    """OIDC UserInfo, refusing tokens in the URL (RFC 9700 §2.5: they leak into logs and history),
+    taking DPoP-bound tokens with their proof (apps/oauth/dpop_resource.py).
 
     DOT applies COMPLIANT_BCP_RFC9700_ACCESS_TOKEN_TRANSPORT to protected resources but not to
     its userinfo view.
@@ -638,7 +650,16 @@ class UserInfoView(dot_views.UserInfoView):
                 status=401,
                 WWW_Authenticate='Bearer realm="Latch", error="invalid_request"',
             )
+        presentation = dpop_resource.present(request)
         response = super().dispatch(request, *args, **kwargs)
+        if response.status_code == 401:
+            refusal = presentation.refusal if presentation else None
+            if refusal is not None:  # a sender-constraint refusal, not oauthlib's invalid_token
+                response = oauth_error(refusal.error, refusal.description, status=401)
+            error = _oauth_error_of(response) if presentation is not None else None
+            response["WWW-Authenticate"] = dpop_resource.challenge(
+                request, realm="Latch", resource_metadata=metadata_url(request), error=error
+            )
         if response.status_code >= 400 and response.content.startswith(b"{"):
             response["Content-Type"] = "application/json"
         return response

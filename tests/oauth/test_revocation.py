@@ -34,7 +34,7 @@ def assert_access_token_works(access_token: str, member) -> None:
 def assert_access_token_rejected(access_token: str) -> None:
     response = userinfo(access_token)
     assert response.status_code == 401
-    assert response["WWW-Authenticate"].startswith('Bearer error="invalid_token"')
+    assert response["WWW-Authenticate"].startswith('Bearer realm="Latch", error="invalid_token"')
     assert b"sub" not in response.content
 
 

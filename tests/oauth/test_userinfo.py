@@ -13,9 +13,12 @@ from tests.oauth.factories import service_application
 
 pytestmark = pytest.mark.django_db
 
+METADATA = 'resource_metadata="https://testserver/.well-known/oauth-protected-resource"'
+# RFC 6750 §3 and RFC 9449 §7.1: both schemes offered, each naming the metadata (RFC 9728 §5.1).
 INVALID_TOKEN = (
-    'Bearer error="invalid_token", error_description="The access token provided is expired, revoked, '
-    'malformed, or invalid for other reasons."'
+    'Bearer realm="Latch", error="invalid_token", error_description="The access token provided is expired, '
+    f'revoked, malformed, or invalid for other reasons.", {METADATA}, '
+    f'DPoP algs="ES256 RS256 PS256 EdDSA", {METADATA}'
 )
 
 
