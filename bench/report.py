@@ -13,7 +13,7 @@ from typing import Any
 # The line bench/wrk/scenario.lua prints in done().
 RESULT_MARKER = "BENCH_RESULT "
 
-# Ratios to `bare` from issue 7; `userinfo` has none.
+# Ratios to `bare` from issue 7; `userinfo` and `dpop_resource` have none.
 TARGETS = {
     "client_credentials": 0.35,
     "introspect": 0.5,

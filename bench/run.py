@@ -62,6 +62,9 @@ CLEANUP_COMMAND = (
     "call_command('cleanup_tokens', '--max-seconds', sys.argv[1])"
 )
 STARTED = time.monotonic()
+# Before a spending scenario's first run: the rate of a scenario that does less, so that enough
+# lines are minted (the bound-token call does what `resource` does, and checks a proof).
+SPEND_RATE_GUESS = {"dpop_resource": "resource"}
 
 
 def log(message: str) -> None:
@@ -228,9 +231,15 @@ class Runner:
         path.write_text("".join("\t".join(row) + "\n" for row in rows))
         return path
 
-    def mint(self, scenario: Scenario, count: int) -> list[tuple[str, ...]]:
-        """`count` lines for a scenario: live tokens, or refresh tokens and codes to spend."""
+    def mint(self, scenario: Scenario, count: int, base_url: str | None = None) -> list[tuple[str, ...]]:
+        """`count` lines for a scenario: live tokens, or refresh tokens, codes and proofs to spend.
+
+        A DPoP proof names the URL it is sent to: the server's, or `base_url` for this process's
+        test client."""
         seed, web, users = self.seed, self.fixtures.web.application, self.fixtures.user_ids
+        if scenario.name == "dpop_resource":
+            url = (base_url or self.server.url) + scenario.path
+            return seed.mint_dpop_requests(web, users, seed.MEMBER_SCOPE, count, url)
         if scenario.name == "refresh":
             return [(token,) for token in seed.mint_refresh_tokens(web, users, count)]
         if scenario.name == "code":
@@ -249,6 +258,7 @@ class Runner:
         # rate of client_credentials: every spending scenario is a token request that does more.
         rate = (
             self.best_rps.get(scenario.name)
+            or self.best_rps.get(SPEND_RATE_GUESS.get(scenario.name, "client_credentials"))
             or self.best_rps.get("client_credentials")
             or self.best_rps.get("bare", 1000.0)
         )
@@ -326,7 +336,9 @@ class Runner:
         client = Client(HTTP_HOST="127.0.0.1")
         statements = {}
         for name, scenario in self.scenarios.items():
-            lines = self.mint(scenario, 2) if scenario.lines is not Lines.NONE else [(), ()]
+            lines = (
+                self.mint(scenario, 2, "http://127.0.0.1") if scenario.lines is not Lines.NONE else [(), ()]
+            )
             for fields in lines:
                 with CaptureQueriesContext(connection) as captured:
                     response = self.send(client, scenario, list(fields))

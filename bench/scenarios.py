@@ -35,6 +35,8 @@ class Scenario:
 
 
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
+# A proof names the URL it is for (`htu`): the seed signs one per request for this path.
+DPOP_RESOURCE_PATH = "/api/v1/members/me"
 
 
 def _post(name: str, what: str, path: str, expect: str, auth: str, body: str, lines: Lines) -> Scenario:
@@ -79,6 +81,15 @@ def scenarios(*, service_auth: str, web_auth: str, redirect_uri: str) -> dict[st
         ),
         _bearer_get(
             "resource", "GET /api/v1/members/me, member token with member-read", "/api/v1/members/me", '"sub"'
+        ),
+        Scenario(
+            "dpop_resource",
+            "the same with a DPoP-bound token (RFC 9449) and a fresh ES256 proof per request",
+            "GET",
+            DPOP_RESOURCE_PATH,
+            '"sub"',
+            headers={"Authorization": "DPoP {1}", "DPoP": "{2}"},
+            lines=Lines.SPEND,
         ),
         _post(
             "refresh",

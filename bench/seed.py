@@ -10,7 +10,9 @@ by PostgreSQL itself with INSERT ... SELECT FROM generate_series, never row by r
 
 import base64
 import hashlib
+import json
 import secrets
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
@@ -18,11 +20,13 @@ from typing import Any
 
 from django.db import connection, models, transaction
 from django.utils import timezone
+from jwcrypto import jwk, jws
 from oauth2_provider.models import set_token_value
 from oauth2_provider.settings import oauth2_settings
 
 from apps.accounts.models import User
 from apps.audit.models import AuditEvent
+from apps.dpop.nonces import current_nonce
 from apps.members.models import Member
 from apps.oauth import services
 from apps.oauth.models import AccessToken, Application, Grant, RefreshToken
@@ -85,8 +89,11 @@ def _raw_token() -> str:
     return secrets.token_urlsafe(30)  # what oauthlib's generate_token gives: 30 characters
 
 
-def _access_token(application: Application, user_id: int | None, scope: str, raw: str) -> AccessToken:
+def _access_token(
+    application: Application, user_id: int | None, scope: str, raw: str, jkt: str = ""
+) -> AccessToken:
     token = AccessToken(
+        jkt=jkt,
         user_id=user_id,
         application=application,
         scope=scope,
@@ -98,14 +105,39 @@ def _access_token(application: Application, user_id: int | None, scope: str, raw
     return token
 
 
-def mint_access_tokens(application: Application, user_ids: list[int], scope: str, count: int) -> list[str]:
-    """`count` live access tokens of members, as the token endpoint would have stored them."""
+def mint_access_tokens(
+    application: Application, user_ids: list[int], scope: str, count: int, jkt: str = ""
+) -> list[str]:
+    """`count` live access tokens of members, as the token endpoint would have stored them; bound
+    to the DPoP key with thumbprint `jkt` when one is given."""
     raws = [_raw_token() for _ in range(count)]
     tokens = [
-        _access_token(application, user_ids[i % len(user_ids)], scope, raw) for i, raw in enumerate(raws)
+        _access_token(application, user_ids[i % len(user_ids)], scope, raw, jkt) for i, raw in enumerate(raws)
     ]
     AccessToken.objects.bulk_create(tokens, batch_size=2000)
     return raws
+
+
+def dpop_proof(key: jwk.JWK, url: str, access_token: str, nonce: str) -> str:
+    """A DPoP proof (RFC 9449 §4.2) for a GET of `url` with `access_token`, as a client signs it."""
+    ath = base64.urlsafe_b64encode(hashlib.sha256(access_token.encode()).digest()).rstrip(b"=").decode()
+    claims = {"jti": secrets.token_urlsafe(16), "htm": "GET", "htu": url, "iat": int(time.time()), "ath": ath}
+    proof = jws.JWS(json.dumps({**claims, "nonce": nonce}))
+    header = {"typ": "dpop+jwt", "alg": "ES256", "jwk": key.export_public(as_dict=True)}
+    proof.add_signature(key, alg="ES256", protected=json.dumps(header))
+    return proof.serialize(compact=True)
+
+
+def mint_dpop_requests(
+    application: Application, user_ids: list[int], scope: str, count: int, url: str
+) -> list[tuple[str, str]]:
+    """`count` (access token, proof) pairs: a pool of tokens bound to one client key, and a fresh
+    proof for each request, signed now (a proof lives LATCH_DPOP_PROOF_SECONDS) with the server's
+    current nonce (the bench shares its secret key: bench/run.py server_environment)."""
+    key = jwk.JWK.generate(kty="EC", crv="P-256")
+    raws = mint_access_tokens(application, user_ids, scope, min(count, 500), jkt=key.thumbprint())
+    nonce = current_nonce()
+    return [(raws[i % len(raws)], dpop_proof(key, url, raws[i % len(raws)], nonce)) for i in range(count)]
 
 
 @transaction.atomic

@@ -21,7 +21,11 @@ def test_a_spec_is_a_lua_table_of_the_scenario():
 def test_spending_scenarios_take_a_fresh_line_per_request(tmp_path):
     found = scenarios(service_auth="Basic cw==", web_auth="Basic dw==", redirect_uri="https://x.test/cb")
 
-    assert [name for name, s in found.items() if s.lines is Lines.SPEND] == ["refresh", "code"]
+    assert [name for name, s in found.items() if s.lines is Lines.SPEND] == [
+        "dpop_resource",
+        "refresh",
+        "code",
+    ]
     spec = write_spec(found["code"], tmp_path, tmp_path / "code.lines").read_text()
     assert spec.startswith("return {")
     assert '["spend"] = true' in spec

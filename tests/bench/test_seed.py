@@ -41,3 +41,15 @@ def test_a_seeded_code_is_redeemed_with_its_pkce_verifier(fixtures):
 
     assert response.status_code == 200, response.content
     assert "id_token" in response.json()
+
+
+def test_seeded_dpop_requests_each_carry_a_fresh_proof_by_the_tokens_key(fixtures):
+    url = "http://testserver/api/v1/members/me"
+
+    lines = seed.mint_dpop_requests(fixtures.web.application, fixtures.user_ids, seed.MEMBER_SCOPE, 3, url)
+
+    for token, proof in lines:
+        response = Client().get(url, HTTP_AUTHORIZATION=f"DPoP {token}", HTTP_DPOP=proof)
+        assert response.status_code == 200, response.content
+        assert '"sub"' in response.content.decode()
+    assert len({proof for _, proof in lines}) == 3
