@@ -124,12 +124,15 @@ def _validated(request: HttpRequest, parameters: list[tuple[str, str]]) -> None:
             )
 
 
-def pushed_request_create(*, request: HttpRequest, application: Application) -> tuple[str, int]:
+def pushed_request_create(
+    *, request: HttpRequest, application: Application, proof_jkt: str = ""
+) -> tuple[str, int]:
     """Validate and store the authorization request in `request`'s body, pushed by the already
     authenticated `application`; returns (request_uri, expires_in). Refused when it is invalid.
 
     The client's own authentication parameters are not part of it. A `client_id` in the body must
-    be the client's own.
+    be the client's own. `proof_jkt` is the thumbprint of a DPoP proof sent with the push (RFC 9449
+    §10.1): it binds the code as `dpop_jkt` does, and a `dpop_jkt` beside it must name the same key.
     """
     if request.POST.get("client_id", application.client_id) != application.client_id:
         raise Refused("invalid_request", "client_id is not the client that authenticated.")
@@ -140,6 +143,12 @@ def pushed_request_create(*, request: HttpRequest, application: Application) -> 
         for value in values
     ]
     parameters.insert(0, ("client_id", application.client_id))
+    if proof_jkt:
+        named = request.POST.get("dpop_jkt")
+        if named is not None and named != proof_jkt:
+            raise Refused("invalid_dpop_proof", "dpop_jkt is not the thumbprint of the DPoP proof's key.")
+        if named is None:
+            parameters.append(("dpop_jkt", proof_jkt))
     _validated(request, parameters)
     request_uri = REQUEST_URI_PREFIX + secrets.token_urlsafe(32)
     PushedAuthorizationRequest.objects.create(

@@ -6,7 +6,8 @@ from django.views import View
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.debug import sensitive_post_parameters
 
-from apps.oauth import par
+from apps.dpop.proofs import InvalidDPoPProof
+from apps.oauth import dpop_binding, par
 from apps.oauth.client_auth import authenticated_client
 from apps.oauth.views import (
     ClientAuthThrottleMixin,
@@ -30,7 +31,14 @@ class PushedAuthorizationRequestView(ClientAuthThrottleMixin, View):
         if application is None:
             return client_authentication_failed()
         try:
-            request_uri, expires_in = par.pushed_request_create(request=request, application=application)
+            # RFC 9449 §10.1: a proof with the push binds the code to its key (checked as at /oauth/token).
+            proof = dpop_binding.token_request_proof(request)
+        except InvalidDPoPProof as refused:
+            return oauth_error(refused.error, refused.description)
+        try:
+            request_uri, expires_in = par.pushed_request_create(
+                request=request, application=application, proof_jkt=proof.jkt if proof else ""
+            )
         except par.Refused as refused:
             return oauth_error(refused.error, refused.description)
         response = JsonResponse({"request_uri": request_uri, "expires_in": expires_in}, status=201)
