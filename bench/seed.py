@@ -27,6 +27,7 @@ from oauth2_provider.settings import oauth2_settings
 from apps.accounts.models import User
 from apps.audit.models import AuditEvent
 from apps.dpop.nonces import current_nonce
+from apps.dpop.proofs import base64url_sha256
 from apps.members.models import Member
 from apps.oauth import services
 from apps.oauth.models import AccessToken, Application, Grant, RefreshToken
@@ -120,7 +121,7 @@ def mint_access_tokens(
 
 def dpop_proof(key: jwk.JWK, url: str, access_token: str, nonce: str) -> str:
     """A DPoP proof (RFC 9449 §4.2) for a GET of `url` with `access_token`, as a client signs it."""
-    ath = base64.urlsafe_b64encode(hashlib.sha256(access_token.encode()).digest()).rstrip(b"=").decode()
+    ath = base64url_sha256(access_token)
     claims = {"jti": secrets.token_urlsafe(16), "htm": "GET", "htu": url, "iat": int(time.time()), "ath": ath}
     proof = jws.JWS(json.dumps({**claims, "nonce": nonce}))
     header = {"typ": "dpop+jwt", "alg": "ES256", "jwk": key.export_public(as_dict=True)}

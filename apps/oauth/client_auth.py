@@ -9,16 +9,17 @@ naming itself with `client_id`.
 from urllib.parse import urlencode
 
 from django.http import HttpRequest
-from oauth2_provider.oauth2_backends import get_oauthlib_core
+from oauth2_provider.oauth2_backends import OAuthLibCore, get_oauthlib_core
 from oauthlib.common import Request as OAuthlibRequest
 
 from apps.oauth import throttling
 from apps.oauth.models import Application
 
 
-def as_oauthlib_request(request: HttpRequest) -> OAuthlibRequest:
-    """The POST as oauthlib sees it, for endpoints that authenticate the client themselves."""
-    core = get_oauthlib_core()
+def as_oauthlib_request(request: HttpRequest, core: OAuthLibCore) -> OAuthlibRequest:
+    """The POST as oauthlib sees it, for endpoints that authenticate the client themselves.
+
+    `core` is the caller's: DOT's get_oauthlib_core builds a validator and a server each call."""
     return OAuthlibRequest(
         request.build_absolute_uri(),
         "POST",
@@ -31,8 +32,9 @@ def authenticated_client(request: HttpRequest) -> Application | None:
     """The client, authenticated as at the token endpoint; None when that fails."""
     if "\x00" in throttling.presented_client_id(request):
         return None  # no client has one, and PostgreSQL refuses to compare with it
-    oauthlib_request = as_oauthlib_request(request)
-    validator = get_oauthlib_core().server.request_validator
+    core = get_oauthlib_core()
+    oauthlib_request = as_oauthlib_request(request, core)
+    validator = core.server.request_validator
     if validator.client_authentication_required(oauthlib_request):
         authenticated = validator.authenticate_client(oauthlib_request)
     else:

@@ -35,11 +35,12 @@ REQUESTED_JKT_CREDENTIAL = "latch_dpop_jkt"
 _token_request_proof: ContextVar[DPoPProof | None] = ContextVar("token_request_proof", default=None)
 
 
-# --- The token request's proof ------------------------------------------------------------------
+# --- A request's proof ---------------------------------------------------------------------------
 
 
-def token_request_proof(request: HttpRequest) -> DPoPProof | None:
-    """The token request's verified proof, None without one; InvalidDPoPProof for a bad one.
+def request_proof(request: HttpRequest) -> DPoPProof | None:
+    """The verified proof of a request to the token or PAR endpoint, None without one;
+    InvalidDPoPProof for a bad one.
 
     `htu` is compared with the URL the request was received at (§4.3 point 9), as Django builds it
     from the Host header (checked against ALLOWED_HOSTS) and the scheme (SECURE_PROXY_SSL_HEADER

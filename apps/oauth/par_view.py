@@ -32,7 +32,7 @@ class PushedAuthorizationRequestView(ClientAuthThrottleMixin, View):
             return client_authentication_failed()
         try:
             # RFC 9449 §10.1: a proof with the push binds the code to its key (checked as at /oauth/token).
-            proof = dpop_binding.token_request_proof(request)
+            proof = dpop_binding.request_proof(request)
         except InvalidDPoPProof as refused:
             return oauth_error(refused.error, refused.description)
         try:

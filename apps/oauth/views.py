@@ -579,7 +579,7 @@ class TokenView(ClientAuthThrottleMixin, dot_views.TokenView):
         if problem := duplicated_parameter(request):
             return oauth_error("invalid_request", problem)
         try:
-            proof = dpop_binding.token_request_proof(request)
+            proof = dpop_binding.request_proof(request)
         except InvalidDPoPProof as refused:  # RFC 9449 §5, §8: before any code or token is spent
             return oauth_error(refused.error, refused.description)
         with dpop_binding.bound_to(proof), transaction.atomic():
@@ -656,7 +656,8 @@ class UserInfoView(dot_views.UserInfoView):
             refusal = presentation.refusal if presentation else None
             if refusal is not None:  # a sender-constraint refusal, not oauthlib's invalid_token
                 response = oauth_error(refusal.error, refusal.description, status=401)
-            error = _oauth_error_of(response) if presentation is not None else None
+            # The challenge states a refusal itself; otherwise it repeats oauthlib's error.
+            error = _oauth_error_of(response) if presentation is not None and refusal is None else None
             response["WWW-Authenticate"] = dpop_resource.challenge(
                 request, realm="Latch", resource_metadata=metadata_url(request), error=error
             )
@@ -677,8 +678,9 @@ class IntrospectView(ClientAuthThrottleMixin, View):
     http_method_names = ["post"]
 
     def post(self, request: HttpRequest) -> HttpResponse:
-        oauthlib_request = as_oauthlib_request(request)
-        if not get_oauthlib_core().server.request_validator.authenticate_client(oauthlib_request):
+        core = get_oauthlib_core()
+        oauthlib_request = as_oauthlib_request(request, core)
+        if not core.server.request_validator.authenticate_client(oauthlib_request):
             logger.info("oauth.introspect_client_auth_failed")
             return client_authentication_failed()
         if problem := duplicated_parameter(request):
