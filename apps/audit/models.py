@@ -74,6 +74,15 @@ class AuditEvent(models.Model):
         UPSTREAM_UNLINKED = "upstream.unlinked", _("upstream sign-in unlinked")
         CONNECTION_CONNECTED = "connection.connected", _("account connected")
         CONNECTION_EXPIRED = "connection.expired", _("connection expired: its refresh was refused")
+        # Token exchange, dynamic client registration and back-channel logout.
+        TOKEN_EXCHANGED = "token.exchanged", _("token exchanged for another audience")
+        CLIENT_REGISTERED = "client.registered", _("client registered itself")
+        CLIENT_REGISTRATION_CHANGED = "client.registration_changed", _("registered client changed")
+        CLIENT_REGISTRATION_DELETED = "client.registration_deleted", _("registered client deleted")
+        REGISTRATION_TOKEN_ISSUED = "registration_token.issued", _("initial access token issued")
+        REGISTRATION_TOKEN_REVOKED = "registration_token.revoked", _("initial access token revoked")
+        BACKCHANNEL_LOGOUT_DELIVERED = "backchannel_logout.delivered", _("logout token delivered")
+        BACKCHANNEL_LOGOUT_FAILED = "backchannel_logout.failed", _("logout token could not be delivered")
 
     class ActorType(models.TextChoices):
         USER = "user", _("member")

@@ -97,6 +97,61 @@ class Application(AbstractApplication):
         ),
     )
 
+    # RFC 9068: a JWT access token can be validated by a resource server without asking Latch, at
+    # the price of revocation, which Latch's own API and introspection still honour (by its digest).
+    access_token_format = models.CharField(
+        _("access token format"),
+        max_length=8,
+        choices=[("opaque", _("opaque (only Latch can read it)")), ("jwt", _("JWT (RFC 9068)"))],
+        default="opaque",
+        help_text=_(
+            "JWT access tokens are signed by Latch and can be checked by other APIs without asking "
+            "Latch; those APIs then do not see a revocation until the token expires, so keep the "
+            "lifetime short."
+        ),
+    )
+    access_token_lifetime = models.PositiveIntegerField(
+        _("access token lifetime (seconds)"),
+        null=True,
+        blank=True,
+        help_text=_("Empty: the server's default. Keep it short for JWT access tokens."),
+    )
+
+    # RFC 7591 §2 / OIDC Core §9. Empty: by client type, a secret (HTTP Basic or the body) for a
+    # confidential client and none for a public one. Any other value is the only method accepted.
+    token_endpoint_auth_method = models.CharField(
+        _("client authentication method"),
+        max_length=32,
+        blank=True,
+        default="",
+        choices=[
+            ("", _("by client type: a client secret, or none for a public client")),
+            ("client_secret_basic", _("client secret, HTTP Basic only")),
+            ("client_secret_post", _("client secret, in the request body only")),
+            ("private_key_jwt", _("a JWT signed with the app's private key (RFC 7523)")),
+            ("none", _("none (public client)")),
+        ],
+    )
+    # The public keys a private_key_jwt client signs its assertions with: inline, or fetched.
+    jwks = models.JSONField(
+        _("JWKS"),
+        null=True,
+        blank=True,
+        help_text=_("The app's public keys, as a JSON Web Key Set; or give a JWKS URI instead."),
+    )
+    jwks_uri = models.URLField(
+        _("JWKS URI"), max_length=2000, blank=True, help_text=_("An https URL serving the app's public keys.")
+    )
+
+    # OpenID Connect Back-Channel Logout 1.0 §2.2: where Latch POSTs a logout token when a member
+    # whose session signed into this app signs out.
+    backchannel_logout_uri = models.URLField(_("back-channel logout URI"), max_length=2000, blank=True)
+    backchannel_logout_session_required = models.BooleanField(
+        _("back-channel logout needs sid"),
+        default=False,
+        help_text=_("The app needs the session id (sid) in every logout token."),
+    )
+
     objects = ApplicationManager()
 
     class Meta(AbstractApplication.Meta):
