@@ -65,7 +65,10 @@ class ApplicationAdmin(dot_admin.ApplicationAdmin):
         ("Scopes and consent", {"fields": ("allowed_scopes", "skip_authorization", "is_resource_server")}),
         ("Access tokens", {"fields": ("access_token_format", "access_token_lifetime")}),
         ("Client authentication", {"fields": ("token_endpoint_auth_method", "jwks", "jwks_uri")}),
-        ("Back-channel logout", {"fields": ("backchannel_logout_uri", "backchannel_logout_session_required")}),
+        (
+            "Back-channel logout",
+            {"fields": ("backchannel_logout_uri", "backchannel_logout_session_required")},
+        ),
         ("Ownership", {"fields": ("user", "created", "updated"), "classes": ("collapse",)}),
     )
 

@@ -29,6 +29,7 @@ def add_form(**overrides):
         "post_logout_redirect_uris": "",
         "allowed_origins": "",
         "allowed_scopes": ["openid", "member-read"],
+        "access_token_format": "opaque",
     }
     data.update(overrides)
     return data
