@@ -44,6 +44,7 @@ def form(application: Application | None = None, **overrides):
         "post_logout_redirect_uris": "",
         "allowed_origins": "",
         "allowed_scopes": ["openid", "member-read"],
+        "access_token_format": "opaque",
         "user": "",
     }
     if application is not None:
