@@ -114,5 +114,8 @@ def revoke_member_tokens(user, application: Application | None = None) -> int:
     for family in families:
         RefreshToken.revoke_family(family)
     refresh_tokens.update(revoked=timezone.now())
+    # Locked before the DELETE reads them, as in RefreshToken.revoke_family: a token exchanged
+    # from one of them at this moment is committed first, and deleted too.
+    list(access_tokens.select_for_update().values_list("pk", flat=True))
     access_tokens.delete()
     return live
