@@ -277,6 +277,9 @@ class AccessToken(AbstractAccessToken):
     # actor_token; stored as the exact `act` object introspection (and a JWT) shows, prior actors
     # nested in its own `act`. Null for every token that was not delegated.
     actor = models.JSONField(_("actor (act)"), null=True, blank=True, editable=False)
+    # Issued by token exchange: its family is another app's chain, which it dies with, but revoking
+    # this token's app alone must not revoke that chain (apps/oauth/services.revoke_member_tokens).
+    issued_by_exchange = models.BooleanField(_("issued by token exchange"), default=False, editable=False)
 
     class Meta(AbstractAccessToken.Meta):
         swappable = "OAUTH2_PROVIDER_ACCESS_TOKEN_MODEL"

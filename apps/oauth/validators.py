@@ -526,6 +526,7 @@ class LatchOAuth2Validator(DeviceCodeValidatorMixin, OAuth2Validator):
             token_prefix=token["access_token"][:TOKEN_PREFIX_LENGTH],
             jkt=dpop_binding.access_token_jkt(),
             actor=state.actor,
+            issued_by_exchange=request.grant_type == TOKEN_EXCHANGE_GRANT_TYPE,
         )
         self._set_token_value(access_token, token["access_token"])
         lookups.new_access_token.save(access_token)

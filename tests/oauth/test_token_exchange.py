@@ -71,6 +71,7 @@ def test_an_exchange_gives_the_member_a_narrower_token_for_the_service_and_the_a
     assert new.resource == [LATCH_API]
     assert new.token_family == old.token_family is not None
     assert new.actor is None
+    assert new.issued_by_exchange and not old.issued_by_exchange
     assert "no-store" in response["Cache-Control"]
 
 
@@ -455,6 +456,25 @@ def test_withdrawing_the_front_ends_tokens_kills_what_was_exchanged_from_them(
     revoke_member_tokens(member, application=frontend)
 
     assert api(exchanged).status_code == 401
+
+
+def test_withdrawing_a_front_end_without_refresh_tokens_kills_the_exchanged_token(service, member, frontend):
+    subject = member_token(member, frontend, "member-read")  # no offline_access: no refresh token
+    exchanged = exchange(service, subject["access_token"], scope="member-read").json()["access_token"]
+
+    revoke_member_tokens(member, application=frontend)
+
+    assert api(exchanged).status_code == 401
+
+
+def test_revoking_the_services_tokens_leaves_the_front_ends_chain_alone(service, subject, member, frontend):
+    exchanged = exchange(service, subject["access_token"], scope="member-read").json()["access_token"]
+
+    revoke_member_tokens(member, application=service)
+
+    assert api(exchanged).status_code == 401
+    assert api(subject["access_token"]).status_code == 200
+    assert flow.refresh(Client(), frontend, subject["refresh_token"]).status_code == 200
 
 
 def test_a_replayed_refresh_token_revokes_the_exchanged_token_with_its_family(service, subject, frontend):
