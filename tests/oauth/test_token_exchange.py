@@ -71,7 +71,8 @@ def test_an_exchange_gives_the_member_a_narrower_token_for_the_service_and_the_a
     assert new.resource == [LATCH_API]
     assert new.token_family == old.token_family is not None
     assert new.actor is None
-    assert new.issued_by_exchange and not old.issued_by_exchange
+    assert new.issued_by_exchange
+    assert not old.issued_by_exchange
     assert "no-store" in response["Cache-Control"]
 
 
