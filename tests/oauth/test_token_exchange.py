@@ -27,24 +27,6 @@ from tests.oauth.factories import ApplicationFactory, public_application, servic
 
 pytestmark = pytest.mark.django_db
 
-SUBJECT_SCOPE = "member-read activity-read group-read offline_access"
-
-
-@pytest.fixture
-def frontend():
-    """The app the member signed in to; it hands the member's token to the service."""
-    return ApplicationFactory()
-
-
-@pytest.fixture
-def service(frontend):
-    return exchanging_service(subject_clients=[frontend])
-
-
-@pytest.fixture
-def subject(member, frontend) -> dict:
-    return member_token(member, frontend, SUBJECT_SCOPE)
-
 
 def api(token: str, path: str = "/api/v1/members"):
     return Client().get(path, HTTP_AUTHORIZATION=f"Bearer {token}")

@@ -20,21 +20,6 @@ from tests.oauth.factories import ApplicationFactory, service_application
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def frontend():
-    return ApplicationFactory()
-
-
-@pytest.fixture
-def service(frontend):
-    return exchanging_service(subject_clients=[frontend])
-
-
-@pytest.fixture
-def subject(member, frontend) -> dict:
-    return member_token(member, frontend, "member-read activity-read")
-
-
 def app_token(app) -> str:
     response = flow.client_credentials(Client(), app, scope="member-read")
     assert response.status_code == 200, response.content
