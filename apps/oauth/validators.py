@@ -573,6 +573,44 @@ class LatchOAuth2Validator(DeviceCodeValidatorMixin, OAuth2Validator):
         lookups.new_refresh_token.save(refresh_token)
         return refresh_token
 
+    # --- Revocation (RFC 7009) ------------------------------------------------------------------
+
+    def revoke_token(self, token, token_type_hint, request, *args, **kwargs) -> None:
+        """DOT's, and then the tokens other apps got by exchanging a token of this chain (RFC 8693):
+        an app that revokes a member's token ends the access it passed on, not only its own."""
+        family = self._family_of_own_token(token, request)
+        super().revoke_token(token, token_type_hint, request, *args, **kwargs)
+        if family is not None:
+            exchanged = AccessToken.objects.filter(token_family=family, issued_by_exchange=True)
+            # Locked first, as in RefreshToken.revoke_family: an exchange in flight commits first.
+            list(exchanged.select_for_update().values_list("pk", flat=True))
+            exchanged.delete()
+
+    @staticmethod
+    def _family_of_own_token(token, request) -> uuid.UUID | None:
+        """The family of the client's own access or live refresh token with this value, unless it
+        was itself issued by exchange (then only that token goes)."""
+        client_pk = getattr(request.client, "pk", None)
+        if client_pk is None or not isinstance(token, str):
+            return None
+        checksum = token_checksum(token)
+        family = (
+            AccessToken.objects.filter(
+                token_checksum=checksum, application_id=client_pk, issued_by_exchange=False
+            )
+            .values_list("token_family", flat=True)
+            .first()
+        )
+        if family is None:
+            family = (
+                RefreshToken.objects.filter(
+                    token_checksum=checksum, application_id=client_pk, revoked__isnull=True
+                )
+                .values_list("token_family", flat=True)
+                .first()
+            )
+        return family
+
     # --- Using tokens ---------------------------------------------------------------------------
 
     def _load_access_token(self, token):

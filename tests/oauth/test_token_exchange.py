@@ -460,6 +460,37 @@ def test_revoking_the_services_tokens_leaves_the_front_ends_chain_alone(service,
     assert flow.refresh(Client(), frontend, subject["refresh_token"]).status_code == 200
 
 
+@pytest.mark.parametrize("which", ["access_token", "refresh_token"])
+def test_the_front_end_revoking_the_members_token_revokes_what_was_exchanged_from_it(
+    service, subject, frontend, which
+):
+    exchanged = exchange(service, subject["access_token"], scope="member-read").json()["access_token"]
+
+    revoked = Client().post("/oauth/revoke", {"token": subject[which]}, **flow.app_auth(frontend))
+
+    assert revoked.status_code == 200
+    assert api(exchanged).status_code == 401
+
+
+def test_the_service_revoking_its_exchanged_token_leaves_the_members_token_alone(service, subject):
+    exchanged = exchange(service, subject["access_token"], scope="member-read").json()["access_token"]
+
+    assert Client().post("/oauth/revoke", {"token": exchanged}, **flow.app_auth(service)).status_code == 200
+
+    assert api(exchanged).status_code == 401
+    assert api(subject["access_token"]).status_code == 200
+
+
+def test_another_app_revoking_the_members_token_changes_nothing(service, subject):
+    exchanged = exchange(service, subject["access_token"], scope="member-read").json()["access_token"]
+    stranger = ApplicationFactory()
+
+    Client().post("/oauth/revoke", {"token": subject["access_token"]}, **flow.app_auth(stranger))
+
+    assert api(exchanged).status_code == 200
+    assert api(subject["access_token"]).status_code == 200
+
+
 def test_a_replayed_refresh_token_revokes_the_exchanged_token_with_its_family(service, subject, frontend):
     exchanged = exchange(service, subject["access_token"], scope="member-read").json()["access_token"]
     assert flow.refresh(Client(), frontend, subject["refresh_token"]).status_code == 200
