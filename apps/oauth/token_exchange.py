@@ -148,7 +148,7 @@ def live_subject_token(value: str, request) -> AccessToken:
         .filter(token_checksum=token_checksum(value))
         .first()
     )
-    if token is None or token.is_expired():
+    if token is None or seconds_left(token) < 1:  # a new token must live a second at least
         raise errors.InvalidGrantError(
             description="The subject token is not a live access token.", request=request
         )
