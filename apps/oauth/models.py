@@ -323,6 +323,10 @@ class RefreshToken(SignInRecord, AbstractRefreshToken):  # noqa: DJ008 (DOT's ha
         family.delete()
 
 
+def string_list_field(verbose_name, help_text) -> models.JSONField:
+    return models.JSONField(verbose_name, default=list, blank=True, help_text=help_text)
+
+
 class TokenExchangePolicy(models.Model):
     """What one confidential client may get by token exchange (RFC 8693); without one, nothing.
 
@@ -338,31 +342,25 @@ class TokenExchangePolicy(models.Model):
         help_text=_("The confidential service that exchanges members' tokens."),
     )
     enabled = models.BooleanField(_("enabled"), default=True)
-    audiences = models.JSONField(
+    audiences = string_list_field(
         _("audiences it may ask for"),
-        default=list,
-        blank=True,
-        help_text=_(
+        _(
             "Exact resource URIs (RFC 8707) or audience names (RFC 8693) the new tokens may be for. "
             "A request naming any other is refused."
         ),
     )
-    scopes = models.JSONField(
+    scopes = string_list_field(
         _("scopes it may pass on"),
-        default=list,
-        blank=True,
-        help_text=_(
+        _(
             "The most a new token may carry; it also never gets more than the member's token had "
             "or than the client is allowed."
         ),
     )
     # Whose tokens the client may exchange: without this, any service holding a member's token
     # could turn it into one for itself. See token_exchange.subject_token_acceptable.
-    served_audiences = models.JSONField(
+    served_audiences = string_list_field(
         _("audiences it serves"),
-        default=list,
-        blank=True,
-        help_text=_(
+        _(
             "The resource URIs this client answers for as an API: a member's token issued for one "
             "of them (RFC 8707) may be exchanged by it."
         ),

@@ -37,7 +37,9 @@ def member_token(member, app: Application | None = None, scope: str = "member-re
 
 
 def exchange(service: Application, subject_token: str | None, client: Client | None = None, **params):
-    """POST the exchange; `resource` / `audience` may be lists (repeated parameters)."""
+    """POST the exchange; `resource` / `audience` may be lists (repeated parameters). Without
+    either, `resource` is Latch's API; `resource=None` sends none. A parameter set to None is
+    not sent."""
     data = {
         "grant_type": TOKEN_EXCHANGE,
         "subject_token": subject_token,

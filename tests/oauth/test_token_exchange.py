@@ -188,16 +188,9 @@ def test_a_public_client_cannot_authenticate_and_is_invalid_client(subject, fron
 
 
 def test_a_wrong_client_secret_is_invalid_client_and_audited(service, subject):
-    response = Client().post(
-        "/oauth/token",
-        {
-            "grant_type": TOKEN_EXCHANGE,
-            "subject_token": subject["access_token"],
-            "subject_token_type": ACCESS_TOKEN_TYPE,
-            "resource": LATCH_API,
-        },
-        **flow.basic_auth(service.client_id, "wrong"),
-    )
+    service.secret = "wrong"
+
+    response = exchange(service, subject["access_token"])
 
     assert_refused(response, "invalid_client", status=401)
     assert AuditEvent.objects.filter(event=AuditEvent.Event.CLIENT_AUTH_FAILED).exists()
@@ -264,15 +257,7 @@ def test_a_resource_that_is_not_an_absolute_uri_is_invalid_target(service, subje
 
 
 def test_naming_no_audience_is_invalid_request(service, subject):
-    response = Client().post(
-        "/oauth/token",
-        {
-            "grant_type": TOKEN_EXCHANGE,
-            "subject_token": subject["access_token"],
-            "subject_token_type": ACCESS_TOKEN_TYPE,
-        },
-        **flow.app_auth(service),
-    )
+    response = exchange(service, subject["access_token"], resource=None)  # and no audience
 
     assert_refused(response, "invalid_request")
 

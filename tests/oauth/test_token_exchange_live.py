@@ -32,6 +32,23 @@ def service_session(live_server) -> Iterator[tuple[object, OAuth2Session]]:
         yield frontend, service, session
 
 
+def fetch_exchanged(session: OAuth2Session, latch: str, subject: str, **params) -> dict:
+    """The service's exchange, as Authlib sends any token request (client_secret_basic)."""
+    return session.fetch_token(
+        f"{latch}/oauth/token",
+        grant_type=TOKEN_EXCHANGE,
+        subject_token=subject,
+        subject_token_type=ACCESS_TOKEN_TYPE,
+        **params,
+    )
+
+
+def member_list(latch: str, access_token: str) -> requests.Response:
+    return requests.get(
+        f"{latch}/api/v1/members", headers={"Authorization": f"Bearer {access_token}"}, timeout=10
+    )
+
+
 def test_a_service_exchanges_a_members_token_with_authlib_and_uses_it_at_the_api(
     live_server, member, service_session
 ):
@@ -44,21 +61,16 @@ def test_a_service_exchanges_a_members_token_with_authlib_and_uses_it_at_the_api
         timeout=10,
     ).json()["access_token"]
 
-    token = session.fetch_token(
-        f"{live_server.url}/oauth/token",
-        grant_type=TOKEN_EXCHANGE,
-        subject_token=subject,
-        subject_token_type=ACCESS_TOKEN_TYPE,
+    token = fetch_exchanged(
+        session,
+        live_server.url,
+        subject,
         actor_token=actor,
         actor_token_type=ACCESS_TOKEN_TYPE,
         resource=f"{live_server.url}/api/v1",
         scope="member-read",
     )
-    members = requests.get(
-        f"{live_server.url}/api/v1/members",
-        headers={"Authorization": f"Bearer {token['access_token']}"},
-        timeout=10,
-    )
+    members = member_list(live_server.url, token["access_token"])
     introspected = requests.post(
         f"{live_server.url}/oauth/introspect",
         data={"token": token["access_token"]},
@@ -82,18 +94,8 @@ def test_a_token_exchanged_for_another_api_is_refused_by_latchs_api_over_http(
     frontend, _service, session = service_session
     subject = flow.obtain_tokens(member, frontend, "member-read")["access_token"]
 
-    token = session.fetch_token(
-        f"{live_server.url}/oauth/token",
-        grant_type=TOKEN_EXCHANGE,
-        subject_token=subject,
-        subject_token_type=ACCESS_TOKEN_TYPE,
-        resource=FILES_API,
-    )
-    members = requests.get(
-        f"{live_server.url}/api/v1/members",
-        headers={"Authorization": f"Bearer {token['access_token']}"},
-        timeout=10,
-    )
+    token = fetch_exchanged(session, live_server.url, subject, resource=FILES_API)
+    members = member_list(live_server.url, token["access_token"])
 
     assert members.status_code == 401
     assert 'error="invalid_token"' in members.headers["WWW-Authenticate"]
