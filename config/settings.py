@@ -383,6 +383,7 @@ OAUTH2_PROVIDER = {
         "refresh_token",
         "client_credentials",
         "urn:ietf:params:oauth:grant-type:device_code",
+        "urn:ietf:params:oauth:grant-type:token-exchange",
     ],
     # RFC 8628 §3.2: seconds a device waits between polls (a poll sooner raises it by 5, §3.5).
     "DEVICE_FLOW_INTERVAL": env.int("LATCH_DEVICE_POLL_INTERVAL_SECONDS", default=5),

@@ -158,6 +158,8 @@ class AccessTokenAdmin(dot_admin.AccessTokenAdmin):
         "id_token",
         "source_refresh_token",
         "resource",
+        "issued_by_exchange",
+        "actor",
     )
     exclude = ("token", "token_checksum", "token_prefix")
 

@@ -2,7 +2,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 from oauth2_provider.forms import AllowForm
 
-from apps.oauth.models import Application
+from apps.oauth.models import Application, TokenExchangePolicy
 from apps.oauth.scopes import SCOPES
 
 
@@ -51,6 +51,40 @@ class ApplicationAdminForm(forms.ModelForm):
             "redirect_uris": "Exact URIs, one per line; a redirect must match one of them exactly.",
             "skip_authorization": "First-party app: members are not asked for consent.",
         }
+
+
+class LinesField(forms.CharField):
+    """A list of strings, one per line, in a textarea (blank lines dropped, each kept once)."""
+
+    widget = forms.Textarea(attrs={"rows": 3})
+
+    def prepare_value(self, value):
+        return "\n".join(value) if isinstance(value, list) else value
+
+    def to_python(self, value) -> list[str]:  # type: ignore[override]
+        lines = (line.strip() for line in (super().to_python(value) or "").splitlines())
+        return list(dict.fromkeys(line for line in lines if line))
+
+
+class TokenExchangePolicyForm(forms.ModelForm):
+    """The admin's token exchange policy: scopes as checkboxes, audiences one per line."""
+
+    scopes = forms.MultipleChoiceField(
+        choices=scope_choices,
+        widget=forms.CheckboxSelectMultiple,
+        required=False,
+        help_text=TokenExchangePolicy._meta.get_field("scopes").help_text,
+    )
+    audiences = LinesField(
+        required=False, help_text=TokenExchangePolicy._meta.get_field("audiences").help_text
+    )
+    served_audiences = LinesField(
+        required=False, help_text=TokenExchangePolicy._meta.get_field("served_audiences").help_text
+    )
+
+    class Meta:
+        model = TokenExchangePolicy
+        fields = ("client", "enabled", "audiences", "scopes", "served_audiences", "subject_clients")
 
 
 # What DOT's consent form carries in hidden fields; Latch's form never does (ConsentForm).

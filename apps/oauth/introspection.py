@@ -52,6 +52,8 @@ def _access_token_claims(token: AccessToken, issuer: str) -> dict:
         "iat": _timestamp(token.created),
         **({"aud": token.resource} if token.resource else {}),
         **_confirmation(token.jkt),
+        # RFC 8693 §4.1: stored as the exact `act` object (apps/oauth/token_exchange.py).
+        **({"act": token.actor} if token.actor else {}),
     }
 
 

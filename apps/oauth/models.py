@@ -24,6 +24,9 @@ from oauth2_provider.models import (
 from apps.core.fields import DigestField
 from apps.oauth.scopes import SCOPES
 
+# RFC 8693 §2.1; the grant is apps/oauth/token_exchange.py, allowed by a TokenExchangePolicy.
+TOKEN_EXCHANGE_GRANT_TYPE = "urn:ietf:params:oauth:grant-type:token-exchange"
+
 # Scopes that only make sense for a member signing in; a client-credentials app acts for itself.
 USER_ONLY_SCOPES = frozenset({"openid", "profile", "email", "offline_access", "participant-write"})
 
@@ -270,6 +273,13 @@ class AccessToken(AbstractAccessToken):
         _("token prefix"), max_length=8, blank=True, editable=False, help_text=_("For recognition only.")
     )
     jkt = dpop_jkt_field()
+    # RFC 8693 §4.1: who acts for the member, for a token issued by token exchange with an
+    # actor_token; stored as the exact `act` object introspection (and a JWT) shows, prior actors
+    # nested in its own `act`. Null for every token that was not delegated.
+    actor = models.JSONField(_("actor (act)"), null=True, blank=True, editable=False)
+    # Issued by token exchange: its family is another app's chain, which it dies with, but revoking
+    # this token's app alone must not revoke that chain (apps/oauth/services.revoke_member_tokens).
+    issued_by_exchange = models.BooleanField(_("issued by token exchange"), default=False, editable=False)
 
     class Meta(AbstractAccessToken.Meta):
         swappable = "OAUTH2_PROVIDER_ACCESS_TOKEN_MODEL"
@@ -305,7 +315,92 @@ class RefreshToken(SignInRecord, AbstractRefreshToken):  # noqa: DJ008 (DOT's ha
         if not token_family:
             return
         super().revoke_family(token_family)
-        AccessToken.objects.filter(token_family=token_family).delete()
+        family = AccessToken.objects.filter(token_family=token_family)
+        # Lock the family first, then delete what it holds by then: a token exchange locks its
+        # subject token until the new token (of the same family) is committed, so the DELETE,
+        # a new statement, sees that token too (apps/oauth/token_exchange.py).
+        list(family.select_for_update().values_list("pk", flat=True))
+        family.delete()
+
+
+def string_list_field(verbose_name, help_text) -> models.JSONField:
+    return models.JSONField(verbose_name, default=list, blank=True, help_text=help_text)
+
+
+class TokenExchangePolicy(models.Model):
+    """What one confidential client may get by token exchange (RFC 8693); without one, nothing.
+
+    The rules that read it are in apps/oauth/token_exchange.py. Audiences are exact strings: an
+    RFC 8707 `resource` URI or an RFC 8693 `audience` name, compared as they are written.
+    """
+
+    client = models.OneToOneField(
+        settings.OAUTH2_PROVIDER_APPLICATION_MODEL,
+        on_delete=models.CASCADE,
+        related_name="token_exchange_policy",
+        verbose_name=_("client"),
+        help_text=_("The confidential service that exchanges members' tokens."),
+    )
+    enabled = models.BooleanField(_("enabled"), default=True)
+    audiences = string_list_field(
+        _("audiences it may ask for"),
+        _(
+            "Exact resource URIs (RFC 8707) or audience names (RFC 8693) the new tokens may be for. "
+            "A request naming any other is refused."
+        ),
+    )
+    scopes = string_list_field(
+        _("scopes it may pass on"),
+        _(
+            "The most a new token may carry; it also never gets more than the member's token had "
+            "or than the client is allowed."
+        ),
+    )
+    # Whose tokens the client may exchange: without this, any service holding a member's token
+    # could turn it into one for itself. See token_exchange.subject_token_acceptable.
+    served_audiences = string_list_field(
+        _("audiences it serves"),
+        _(
+            "The resource URIs this client answers for as an API: a member's token issued for one "
+            "of them (RFC 8707) may be exchanged by it."
+        ),
+    )
+    subject_clients: "models.ManyToManyField[Application, Any]" = models.ManyToManyField(
+        settings.OAUTH2_PROVIDER_APPLICATION_MODEL,
+        blank=True,
+        related_name="+",
+        verbose_name=_("apps whose tokens it may exchange"),
+        help_text=_(
+            "A member's token issued to one of these apps may be exchanged whatever its audience. "
+            "Its own tokens always may."
+        ),
+    )
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("token exchange policy")
+        verbose_name_plural = _("token exchange policies")
+
+    def __str__(self) -> str:
+        return f"{self.client} (token exchange)"
+
+    def clean(self) -> None:
+        errors: dict[str, list[Any]] = {}
+        unknown = sorted(set(self.scopes or ()) - set(SCOPES))
+        if unknown:
+            errors.setdefault("scopes", []).append(_("Unknown scopes: %s") % ", ".join(unknown))
+        for name in ("audiences", "served_audiences"):
+            values = getattr(self, name)
+            if not isinstance(values, list) or not all(isinstance(v, str) and v.strip() for v in values):
+                errors.setdefault(name, []).append(_("A list of non-empty strings."))
+        client = getattr(self, "client", None) if self.client_id else None
+        if client is not None and client.client_type != client.CLIENT_CONFIDENTIAL:
+            errors.setdefault("client", []).append(
+                _("Only a confidential client may exchange tokens: a public one cannot authenticate.")
+            )
+        if errors:
+            raise ValidationError(errors)
 
 
 class IDToken(AbstractIDToken):

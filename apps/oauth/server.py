@@ -11,12 +11,15 @@ from oauthlib.openid import Server
 
 from apps.oauth import dpop_binding
 from apps.oauth.device_token import mark_device_poll, redeem_device_code
+from apps.oauth.models import TOKEN_EXCHANGE_GRANT_TYPE
+from apps.oauth.token_exchange import TokenExchangeGrant
 
 SUPPORTED_GRANT_TYPES = (
     "authorization_code",
     "refresh_token",
     "client_credentials",
     "urn:ietf:params:oauth:grant-type:device_code",
+    TOKEN_EXCHANGE_GRANT_TYPE,  # RFC 8693, Latch's own grant (apps/oauth/token_exchange.py)
 )
 SUPPORTED_RESPONSE_TYPES = ("code",)
 # RFC 9700 §2.1.1: "plain" PKCE protects nothing against an attacker who reads the request.
@@ -26,7 +29,8 @@ CODE_CHALLENGE_METHODS = {"S256": code_challenge_method_s256}
 class LatchServer(Server):
     def __init__(self, request_validator, *args, **kwargs) -> None:
         super().__init__(request_validator, *args, **kwargs)
-        grant_types, response_types = self.grant_types, self.response_types
+        grant_types = {**self.grant_types, TOKEN_EXCHANGE_GRANT_TYPE: TokenExchangeGrant(request_validator)}
+        response_types = self.response_types
         self._grant_types = {name: grant_types[name] for name in SUPPORTED_GRANT_TYPES}
         self._response_types = {name: response_types[name] for name in SUPPORTED_RESPONSE_TYPES}
         # The plain OAuth grant and the one OIDC requests proxy to must both refuse "plain".

@@ -101,8 +101,8 @@ def revoke_member_tokens(user, application: Application | None = None) -> int:
     refresh tokens were live.
 
     Each refresh token family is revoked (RefreshToken.revoke_family, which also deletes the
-    family's access tokens); tokens outside a family go too, so the API rejects them on the next
-    request.
+    family's access tokens, those exchanged from it by other apps included); tokens outside a
+    family go too, so the API rejects them on the next request.
     """
     refresh_tokens = RefreshToken.objects.filter(user=user, revoked__isnull=True)
     access_tokens = AccessToken.objects.filter(user=user)
@@ -111,8 +111,18 @@ def revoke_member_tokens(user, application: Application | None = None) -> int:
         access_tokens = access_tokens.filter(application=application)
     live = refresh_tokens.count()
     families = set(refresh_tokens.exclude(token_family=None).values_list("token_family", flat=True))
+    # A chain without a refresh token (no offline_access) still reaches the tokens other apps got
+    # for it by token exchange; an exchanged token's own family is another app's chain, left alone.
+    families |= set(
+        access_tokens.filter(issued_by_exchange=False)
+        .exclude(token_family=None)
+        .values_list("token_family", flat=True)
+    )
     for family in families:
         RefreshToken.revoke_family(family)
     refresh_tokens.update(revoked=timezone.now())
+    # Locked before the DELETE reads them, as in RefreshToken.revoke_family: a token exchanged
+    # from one of them at this moment is committed first, and deleted too.
+    list(access_tokens.select_for_update().values_list("pk", flat=True))
     access_tokens.delete()
     return live

@@ -20,7 +20,17 @@ from apps.audit.models import AuditEvent
 from apps.core.fields import Digest, sha256_hex
 from apps.oauth import dpop_binding, dpop_resource, keys, lookups
 from apps.oauth.device_validator import DeviceCodeValidatorMixin
-from apps.oauth.models import AccessToken, Acr, Application, Grant, IDToken, RefreshToken, SignInRecord
+from apps.oauth.models import (
+    TOKEN_EXCHANGE_GRANT_TYPE,
+    AccessToken,
+    Acr,
+    Application,
+    Grant,
+    IDToken,
+    RefreshToken,
+    SignInRecord,
+    TokenExchangePolicy,
+)
 
 # Shown in the admin to recognise a token: 6 base64url characters are 36 of a token's 256 random
 # bits (apps/oauth/tokens.py), which leaves 220 unknown.
@@ -113,6 +123,11 @@ class LatchRequestState:
     # A device grant's token request (RFC 8628 §3.4), set only inside that grant's validation
     # (apps/oauth/device_token.py): a public client may identify itself by its client_id there.
     device_poll: bool = False
+    # A token exchange (apps/oauth/token_exchange.py): the client's policy (validate_grant_type),
+    # the new token's audiences and its RFC 8693 `act`.
+    exchange_policy: TokenExchangePolicy | None = None
+    exchange_targets: list[str] = field(default_factory=list)
+    actor: dict | None = None
 
 
 # A key no attribute syntax can produce, so no code sets it by accident either.
@@ -201,8 +216,17 @@ class LatchOAuth2Validator(DeviceCodeValidatorMixin, OAuth2Validator):
 
     def validate_grant_type(self, client_id, grant_type, client, request, *args, **kwargs) -> bool:
         """DOT's, and then RFC 9449 §5.2: an app that requires DPoP sends a proof (every grant asks
-        this once its client is authenticated, the device grant included)."""
-        if not super().validate_grant_type(client_id, grant_type, client, request, *args, **kwargs):
+        this once its client is authenticated, the device grant included).
+
+        Token exchange (RFC 8693) is allowed to a client with an enabled TokenExchangePolicy,
+        whatever its DOT grant type, and to no other; DOT knows nothing of the grant.
+        """
+        if grant_type == TOKEN_EXCHANGE_GRANT_TYPE:
+            policy = TokenExchangePolicy.objects.filter(client=client, enabled=True).first()
+            if policy is None:
+                return False
+            request_state(request).exchange_policy = policy
+        elif not super().validate_grant_type(client_id, grant_type, client, request, *args, **kwargs):
             return False
         dpop_binding.check_client_sent_proof(client, request)
         return True
@@ -340,6 +364,11 @@ class LatchOAuth2Validator(DeviceCodeValidatorMixin, OAuth2Validator):
         the code's rule to the grant already read: the request may name fewer of the code's
         resources, never others; naming none means all of them.
         """
+        if request.grant_type == TOKEN_EXCHANGE_GRANT_TYPE:
+            # Checked against the client's policy by the grant, `audience` names included, which
+            # DOT would refuse as not being URIs (apps/oauth/token_exchange.py).
+            request.resource = list(request_state(request).exchange_targets)
+            return None
         if request.grant_type != "authorization_code":
             return super()._check_and_set_request_resource(request)
         grant = self._grant(request.code, request, request.client)
@@ -496,6 +525,8 @@ class LatchOAuth2Validator(DeviceCodeValidatorMixin, OAuth2Validator):
             token_family=state.token_family,
             token_prefix=token["access_token"][:TOKEN_PREFIX_LENGTH],
             jkt=dpop_binding.access_token_jkt(),
+            actor=state.actor,
+            issued_by_exchange=request.grant_type == TOKEN_EXCHANGE_GRANT_TYPE,
         )
         self._set_token_value(access_token, token["access_token"])
         lookups.new_access_token.save(access_token)
@@ -541,6 +572,44 @@ class LatchOAuth2Validator(DeviceCodeValidatorMixin, OAuth2Validator):
         self._set_token_value(refresh_token, refresh_token_code)
         lookups.new_refresh_token.save(refresh_token)
         return refresh_token
+
+    # --- Revocation (RFC 7009) ------------------------------------------------------------------
+
+    def revoke_token(self, token, token_type_hint, request, *args, **kwargs) -> None:
+        """DOT's, and then the tokens other apps got by exchanging a token of this chain (RFC 8693):
+        an app that revokes a member's token ends the access it passed on, not only its own."""
+        family = self._family_of_own_token(token, request)
+        super().revoke_token(token, token_type_hint, request, *args, **kwargs)
+        if family is not None:
+            exchanged = AccessToken.objects.filter(token_family=family, issued_by_exchange=True)
+            # Locked first, as in RefreshToken.revoke_family: an exchange in flight commits first.
+            list(exchanged.select_for_update().values_list("pk", flat=True))
+            exchanged.delete()
+
+    @staticmethod
+    def _family_of_own_token(token, request) -> uuid.UUID | None:
+        """The family of the client's own access or live refresh token with this value, unless it
+        was itself issued by exchange (then only that token goes)."""
+        client_pk = getattr(request.client, "pk", None)
+        if client_pk is None or not isinstance(token, str):
+            return None
+        checksum = token_checksum(token)
+        family = (
+            AccessToken.objects.filter(
+                token_checksum=checksum, application_id=client_pk, issued_by_exchange=False
+            )
+            .values_list("token_family", flat=True)
+            .first()
+        )
+        if family is None:
+            family = (
+                RefreshToken.objects.filter(
+                    token_checksum=checksum, application_id=client_pk, revoked__isnull=True
+                )
+                .values_list("token_family", flat=True)
+                .first()
+            )
+        return family
 
     # --- Using tokens ---------------------------------------------------------------------------
 

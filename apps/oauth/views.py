@@ -51,8 +51,9 @@ logger = logging.getLogger(__name__)
 
 # The pushed request (apps/oauth/par.py) a consent page answers, kept with its parameters.
 PUSHED_REQUEST = "latch_pushed_request"
-# RFC 8707 lets `resource` repeat; every other parameter must appear once (RFC 6749 §3.1, §3.2).
-REPEATABLE_PARAMETERS = frozenset({"resource"})
+# RFC 8707 lets `resource` repeat, RFC 8693 §2.1 `audience` too; every other parameter must
+# appear once (RFC 6749 §3.1, §3.2).
+REPEATABLE_PARAMETERS = frozenset({"resource", "audience"})
 # RFC 6749 §2.3.1: client credentials go in the Authorization header or the body, never the URL
 # (access logs, proxies and browser history keep URLs). RFC 7521 §4.2 for the assertion pair.
 CLIENT_CREDENTIAL_PARAMETERS = ("client_id", "client_secret", "client_assertion", "client_assertion_type")

@@ -8,6 +8,7 @@ from apps.oauth.models import AccessToken
 from apps.oauth.validators import LatchOAuth2Validator
 from tests.accounts.factories import UserFactory
 from tests.accounts.mfa import sign_in
+from tests.oauth.exchange import exchanging_service, member_token
 from tests.oauth.factories import ApplicationFactory
 
 
@@ -62,3 +63,24 @@ def minted_access_tokens():
     post_save.connect(record, sender=AccessToken, weak=False)
     yield minted
     post_save.disconnect(record, sender=AccessToken)
+
+
+# --- Token exchange (tests/oauth/test_token_exchange*.py) ---------------------------------------
+
+
+@pytest.fixture
+def frontend():
+    """The app the member signed in to; it hands the member's token to the service."""
+    return ApplicationFactory()
+
+
+@pytest.fixture
+def service(frontend):
+    """A confidential service whose policy lets it exchange the front end's tokens."""
+    return exchanging_service(subject_clients=[frontend])
+
+
+@pytest.fixture
+def subject(member, frontend) -> dict:
+    """The member's token response at the front end (with a refresh token)."""
+    return member_token(member, frontend, "member-read activity-read group-read offline_access")

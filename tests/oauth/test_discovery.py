@@ -9,7 +9,7 @@ from django.test import Client
 
 from apps.oauth.models import AccessToken, Grant
 from apps.oauth.scopes import SCOPES
-from tests.oauth import device, flow
+from tests.oauth import device, exchange, flow
 from tests.oauth.factories import REDIRECT_URI, ApplicationFactory, public_application, service_application
 
 pytestmark = pytest.mark.django_db
@@ -113,12 +113,13 @@ def test_only_s256_pkce_is_advertised(metadata):
     assert metadata["code_challenge_methods_supported"] == ["S256"]
 
 
-def test_grant_types_are_code_refresh_client_credentials_and_device_code(metadata):
+def test_grant_types_are_code_refresh_client_credentials_device_code_and_token_exchange(metadata):
     assert metadata["grant_types_supported"] == [
         "authorization_code",
         "refresh_token",
         "client_credentials",
         "urn:ietf:params:oauth:grant-type:device_code",
+        "urn:ietf:params:oauth:grant-type:token-exchange",
     ]
 
 
@@ -208,12 +209,13 @@ def test_every_advertised_url_answers_with_the_test_client(metadata, browser):
 
 def test_every_advertised_grant_type_is_accepted_by_the_token_endpoint(metadata, browser):
     application = ApplicationFactory()
-    code, verifier = flow.get_code(browser, application, "openid offline_access")
+    code, verifier = flow.get_code(browser, application, "openid offline_access member-read")
     issued = {}
 
     by_code = flow.redeem(Client(), application, code, verifier)
     issued["authorization_code"] = by_code.status_code
-    issued["refresh_token"] = flow.refresh(Client(), application, by_code.json()["refresh_token"]).status_code
+    by_refresh = flow.refresh(Client(), application, by_code.json()["refresh_token"])
+    issued["refresh_token"] = by_refresh.status_code
     issued["client_credentials"] = flow.client_credentials(
         Client(), service_application(), scope="member-read"
     ).status_code
@@ -221,6 +223,10 @@ def test_every_advertised_grant_type_is_accepted_by_the_token_endpoint(metadata,
     codes = device.codes(tv, "member-read")
     device.answer(browser, codes["user_code"], allow=True)
     issued[device.DEVICE_GRANT] = device.poll(Client(), tv, codes["device_code"]).status_code
+    service = exchange.exchanging_service(subject_clients=[application])
+    issued[exchange.TOKEN_EXCHANGE] = exchange.exchange(
+        service, by_refresh.json()["access_token"]
+    ).status_code
 
     assert list(issued) == metadata["grant_types_supported"]
     assert issued == {
@@ -228,6 +234,7 @@ def test_every_advertised_grant_type_is_accepted_by_the_token_endpoint(metadata,
         "refresh_token": 200,
         "client_credentials": 200,
         device.DEVICE_GRANT: 200,
+        exchange.TOKEN_EXCHANGE: 200,
     }
 
 
