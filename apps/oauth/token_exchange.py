@@ -10,10 +10,11 @@ token. The rules, each a function below:
 - `subject_token_type`, `actor_token_type` and `requested_token_type` other than an access token:
   `invalid_request` (§2.2.2);
 - a subject token that is unknown, expired, revoked, a refresh token, an app's own token, or of a
-  deactivated member: `invalid_grant`;
+  deactivated member: `invalid_request`, which §2.2.2 requires for a subject or actor token that is
+  "invalid for any reason, or unacceptable based on policy" (not RFC 6749's `invalid_grant`);
 - whose tokens a client may exchange (subject_token_acceptable): its own; one issued for an
   audience the policy says the client serves (RFC 8707 `resource`); or one of an app the policy
-  lists. Any other, audience-restricted or not, is `invalid_grant`;
+  lists. Any other, audience-restricted or not, is `invalid_request` (§2.2.2);
 - every `resource` / `audience` must be one of the policy's, exactly: `invalid_target` otherwise;
   naming none is `invalid_request` (an unrestricted token would be wider than the member's);
 - scope beyond subject ∩ policy ∩ client: `invalid_scope`; none asked: that intersection;
@@ -137,7 +138,7 @@ def check_targets(targets: list[str], policy: TokenExchangePolicy, request) -> N
 
 
 def live_subject_token(value: str, request) -> AccessToken:
-    """The member's access token, locked (see the module docstring); `invalid_grant` if unusable.
+    """The member's access token, locked (see the module docstring); `invalid_request` if unusable.
 
     A refresh token is not found: only access tokens are looked up. A revoked access token is
     deleted (DOT's revocation), so it is unknown as well.
@@ -149,21 +150,23 @@ def live_subject_token(value: str, request) -> AccessToken:
         .first()
     )
     if token is None or seconds_left(token) < 1:  # a new token must live a second at least
-        raise errors.InvalidGrantError(
+        raise errors.InvalidRequestError(
             description="The subject token is not a live access token.", request=request
         )
     if token.user is None:
-        raise errors.InvalidGrantError(
+        raise errors.InvalidRequestError(
             description="The subject token is an app's own token, not a member's.", request=request
         )
     if not token.user.is_active:
-        raise errors.InvalidGrantError(
+        raise errors.InvalidRequestError(
             description="The subject token's member is not active.", request=request
         )
     if token.token_family is None:
         # Only rows stored before access tokens had a family: nothing could revoke the new token.
-        raise errors.InvalidGrantError(description="This subject token cannot be exchanged.", request=request)
-    dpop_binding.check_proof_key(token.jkt, "subject token", request)
+        raise errors.InvalidRequestError(
+            description="This subject token cannot be exchanged.", request=request
+        )
+    require_proof_key(token.jkt, "subject token", request)
     return token
 
 
@@ -220,15 +223,23 @@ def actor_claim(value: str | None, subject: AccessToken, client: Application, re
         .first()
     )
     if actor is None or actor.is_expired():
-        raise errors.InvalidGrantError(
+        raise errors.InvalidRequestError(
             description="The actor token is not a live client-credentials token of this client.",
             request=request,
         )
-    dpop_binding.check_proof_key(actor.jkt, "actor token", request)
+    require_proof_key(actor.jkt, "actor token", request)
     claim: dict = {"sub": client.client_id, "client_id": client.client_id}
     if subject.actor:
         claim["act"] = subject.actor
     return claim
+
+
+def require_proof_key(bound_jkt: str, what: str, request) -> None:
+    """A bound subject or actor token needs a DPoP proof by its key; its refusal is §2.2.2's code."""
+    try:
+        dpop_binding.check_proof_key(bound_jkt, what, request)
+    except errors.InvalidGrantError as refused:
+        raise errors.InvalidRequestError(description=refused.description, request=request) from refused
 
 
 def seconds_left(subject: AccessToken) -> int:
@@ -306,7 +317,7 @@ class TokenExchangeGrant(GrantTypeBase):
         check_targets(targets, policy, request)
         subject = live_subject_token(request.subject_token, request)
         if not subject_token_acceptable(subject, policy):
-            raise errors.InvalidGrantError(
+            raise errors.InvalidRequestError(
                 description="This client may not exchange tokens issued to that app or for that audience.",
                 request=request,
             )

@@ -265,21 +265,21 @@ def test_naming_no_audience_is_invalid_request(service, subject):
 # --- The subject token -------------------------------------------------------------------------------
 
 
-def test_an_expired_subject_token_is_invalid_grant(service, subject):
+def test_an_expired_subject_token_is_invalid_request(service, subject):
     AccessToken.objects.filter(pk=stored(subject["access_token"]).pk).update(expires=timezone.now())
 
-    assert_refused(exchange(service, subject["access_token"]), "invalid_grant")
+    assert_refused(exchange(service, subject["access_token"]), "invalid_request")
 
 
-def test_a_revoked_subject_token_is_invalid_grant(service, subject, frontend):
+def test_a_revoked_subject_token_is_invalid_request(service, subject, frontend):
     revoked = Client().post("/oauth/revoke", {"token": subject["access_token"]}, **flow.app_auth(frontend))
     assert revoked.status_code == 200
 
-    assert_refused(exchange(service, subject["access_token"]), "invalid_grant")
+    assert_refused(exchange(service, subject["access_token"]), "invalid_request")
 
 
-def test_a_refresh_token_as_subject_token_is_invalid_grant(service, subject):
-    assert_refused(exchange(service, subject["refresh_token"]), "invalid_grant")
+def test_a_refresh_token_as_subject_token_is_invalid_request(service, subject):
+    assert_refused(exchange(service, subject["refresh_token"]), "invalid_request")
 
 
 def test_a_refresh_token_type_is_invalid_request(service, subject):
@@ -289,23 +289,23 @@ def test_a_refresh_token_type_is_invalid_request(service, subject):
 
 
 @pytest.mark.parametrize("garbage", ["not-a-token", "x" * 5000, "\x00", "é"])
-def test_a_garbage_subject_token_is_invalid_grant(service, garbage):
-    assert_refused(exchange(service, garbage), "invalid_grant")
+def test_a_garbage_subject_token_is_invalid_request(service, garbage):
+    assert_refused(exchange(service, garbage), "invalid_request")
 
 
-def test_a_deactivated_members_token_is_invalid_grant(service, subject, member):
+def test_a_deactivated_members_token_is_invalid_request(service, subject, member):
     member.is_active = False
     member.save()
 
-    assert_refused(exchange(service, subject["access_token"]), "invalid_grant")
+    assert_refused(exchange(service, subject["access_token"]), "invalid_request")
 
 
-def test_an_apps_own_token_is_not_a_members_and_is_invalid_grant(service):
+def test_an_apps_own_token_is_not_a_members_and_is_invalid_request(service):
     other = service_application()
     TokenExchangePolicy.objects.get(client=service).subject_clients.add(other)
     app_token = flow.client_credentials(Client(), other, scope="member-read").json()["access_token"]
 
-    assert_refused(exchange(service, app_token), "invalid_grant")
+    assert_refused(exchange(service, app_token), "invalid_request")
 
 
 def test_a_dpop_bound_subject_token_needs_a_proof_by_its_key(service, member, frontend):
@@ -315,8 +315,8 @@ def test_a_dpop_bound_subject_token_needs_a_proof_by_its_key(service, member, fr
     code, verifier = flow.obtain_code(flow_browser(member), frontend, "member-read")
     bound = flow.redeem(Client(HTTP_DPOP=key.proof()), frontend, code, verifier).json()["access_token"]
 
-    assert_refused(exchange(service, bound), "invalid_grant")
-    assert_refused(exchange(service, bound, client=Client(HTTP_DPOP=ProofKey().proof())), "invalid_grant")
+    assert_refused(exchange(service, bound), "invalid_request")
+    assert_refused(exchange(service, bound, client=Client(HTTP_DPOP=ProofKey().proof())), "invalid_request")
     assert exchange(service, bound, client=Client(HTTP_DPOP=key.proof())).status_code == 200
 
 
@@ -364,19 +364,19 @@ def test_asking_for_an_access_token_explicitly_is_fine(service, subject):
 # --- Whose tokens the service may exchange ------------------------------------------------------------
 
 
-def test_a_token_of_an_app_the_policy_does_not_list_is_invalid_grant(member):
+def test_a_token_of_an_app_the_policy_does_not_list_is_invalid_request(member):
     service = exchanging_service()  # lists no app
     subject = member_token(member)  # an unrestricted token of some app
 
-    assert_refused(exchange(service, subject["access_token"]), "invalid_grant")
+    assert_refused(exchange(service, subject["access_token"]), "invalid_request")
 
 
-def test_a_token_issued_for_another_api_of_an_unlisted_app_is_invalid_grant(member):
+def test_a_token_issued_for_another_api_of_an_unlisted_app_is_invalid_request(member):
     service = exchanging_service()
     subject = member_token(member)
     AccessToken.objects.filter(pk=stored(subject["access_token"]).pk).update(resource=[FILES_API])
 
-    assert_refused(exchange(service, subject["access_token"]), "invalid_grant")
+    assert_refused(exchange(service, subject["access_token"]), "invalid_request")
 
 
 def test_a_token_issued_for_the_api_the_service_serves_may_be_exchanged_by_it(member):
@@ -392,7 +392,7 @@ def test_a_token_issued_for_that_api_is_not_accepted_by_a_service_that_does_not_
     subject = member_token(member)
     AccessToken.objects.filter(pk=stored(subject["access_token"]).pk).update(resource=[SERVICE_API])
 
-    assert_refused(exchange(service, subject["access_token"]), "invalid_grant")
+    assert_refused(exchange(service, subject["access_token"]), "invalid_request")
 
 
 def test_a_service_may_narrow_its_own_member_tokens(member):

@@ -97,31 +97,31 @@ def test_without_an_actor_token_a_delegated_subjects_act_is_kept(service, subjec
     }
 
 
-def test_another_clients_token_as_actor_token_is_invalid_grant(service, subject):
+def test_another_clients_token_as_actor_token_is_invalid_request(service, subject):
     someone_elses = app_token(service_application())
     before = AccessToken.objects.count()
 
-    assert_refused(delegate(service, subject["access_token"], someone_elses), "invalid_grant")
+    assert_refused(delegate(service, subject["access_token"], someone_elses), "invalid_request")
     assert AccessToken.objects.count() == before
 
 
-def test_a_members_token_as_actor_token_is_invalid_grant(service, subject, member):
+def test_a_members_token_as_actor_token_is_invalid_request(service, subject, member):
     own_member_token = member_token(member, ApplicationFactory())["access_token"]
 
-    assert_refused(delegate(service, subject["access_token"], own_member_token), "invalid_grant")
+    assert_refused(delegate(service, subject["access_token"], own_member_token), "invalid_request")
     # Not even the member token presented as both subject and actor.
-    assert_refused(delegate(service, subject["access_token"], subject["access_token"]), "invalid_grant")
+    assert_refused(delegate(service, subject["access_token"], subject["access_token"]), "invalid_request")
 
 
 @pytest.mark.parametrize("garbage", ["not-a-token", "\x00"])
-def test_a_garbage_actor_token_is_invalid_grant(service, subject, garbage):
-    assert_refused(delegate(service, subject["access_token"], garbage), "invalid_grant")
+def test_a_garbage_actor_token_is_invalid_request(service, subject, garbage):
+    assert_refused(delegate(service, subject["access_token"], garbage), "invalid_request")
 
 
-def test_an_expired_actor_token_is_invalid_grant(service, subject):
+def test_an_expired_actor_token_is_invalid_request(service, subject):
     from django.utils import timezone
 
     actor = app_token(service)
     AccessToken.objects.filter(pk=stored(actor).pk).update(expires=timezone.now())
 
-    assert_refused(delegate(service, subject["access_token"], actor), "invalid_grant")
+    assert_refused(delegate(service, subject["access_token"], actor), "invalid_request")
