@@ -9,7 +9,7 @@ from django.dispatch import receiver
 from oauthlib.oauth2.rfc6749.grant_types.authorization_code import code_challenge_method_s256
 from oauthlib.openid import Server
 
-from apps.oauth import dpop_binding
+from apps.oauth import dpop_binding, tokens
 from apps.oauth.device_token import mark_device_poll, redeem_device_code
 
 SUPPORTED_GRANT_TYPES = (
@@ -25,6 +25,9 @@ CODE_CHALLENGE_METHODS = {"S256": code_challenge_method_s256}
 
 class LatchServer(Server):
     def __init__(self, request_validator, *args, **kwargs) -> None:
+        # oauthlib's `token_expires_in` may be a function of the request: each application's own
+        # access token lifetime, else ACCESS_TOKEN_EXPIRE_SECONDS (the number DOT would pass).
+        kwargs["token_expires_in"] = tokens.access_token_lifetime
         super().__init__(request_validator, *args, **kwargs)
         grant_types, response_types = self.grant_types, self.response_types
         self._grant_types = {name: grant_types[name] for name in SUPPORTED_GRANT_TYPES}
