@@ -167,6 +167,4 @@ def application_details(application: Any) -> dict[str, Any]:
         "pkce_optional": application.pkce_optional,
         "is_resource_server": application.is_resource_server,
         "require_dpop": application.require_dpop,
-        "access_token_format": application.access_token_format,
-        "access_token_lifetime": application.access_token_lifetime,
     }

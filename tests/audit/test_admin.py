@@ -79,8 +79,6 @@ def test_creating_an_application_records_it_without_the_secret(admin_browser, ad
         "pkce_optional": False,
         "is_resource_server": False,
         "require_dpop": False,
-        "access_token_format": "opaque",
-        "access_token_lifetime": None,
     }
     assert secret not in str(row.details)
 

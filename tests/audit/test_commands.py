@@ -44,8 +44,6 @@ def test_create_client_records_application_created_by_manage_py():
         "pkce_optional": False,
         "is_resource_server": False,
         "require_dpop": False,
-        "access_token_format": "opaque",
-        "access_token_lifetime": None,
     }
     assert credentials["client_secret"] not in json.dumps(row.details)
 
