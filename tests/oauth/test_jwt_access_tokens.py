@@ -3,6 +3,7 @@ refuses them once revoked. Tokens are verified with joserfc against the JSON /oa
 not with the code that signed them."""
 
 import base64
+import hashlib
 import json
 from datetime import UTC, datetime, timedelta
 
@@ -96,6 +97,9 @@ def test_a_jwt_apps_code_flow_gives_a_signed_at_jwt_with_every_rfc_9068_claim(me
     assert claims["acr"] == id_token.claims["acr"]
     assert "cnf" not in claims
     assert not PERSONAL_CLAIMS & set(claims)
+    # OIDC Core §3.1.3.6: the id_token's at_hash is of the JWT, so the JWT was final before it.
+    digest = hashlib.sha256(tokens["access_token"].encode()).digest()[:16]
+    assert id_token.claims["at_hash"] == base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
     row = stored(tokens["access_token"])
     assert row.jti == claims["jti"]
     assert len(row.jti) >= 22
