@@ -240,6 +240,11 @@ class Runner:
         if scenario.name == "dpop_resource":
             url = (base_url or self.server.url) + scenario.path
             return seed.mint_dpop_requests(web, users, seed.MEMBER_SCOPE, count, url)
+        if scenario.name == "jwt_resource":
+            jwt_web = self.fixtures.jwt_web
+            return [
+                (token,) for token in seed.mint_jwt_access_tokens(jwt_web, users, seed.MEMBER_SCOPE, count)
+            ]
         if scenario.name == "refresh":
             return [(token,) for token in seed.mint_refresh_tokens(web, users, count)]
         if scenario.name == "code":

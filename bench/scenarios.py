@@ -82,6 +82,12 @@ def scenarios(*, service_auth: str, web_auth: str, redirect_uri: str) -> dict[st
         _bearer_get(
             "resource", "GET /api/v1/members/me, member token with member-read", "/api/v1/members/me", '"sub"'
         ),
+        _bearer_get(
+            "jwt_resource",
+            "the same with a JWT access token (RFC 9068), found by its digest like an opaque one",
+            "/api/v1/members/me",
+            '"sub"',
+        ),
         Scenario(
             "dpop_resource",
             "the same with a DPoP-bound token (RFC 9449) and a fresh ES256 proof per request",

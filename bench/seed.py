@@ -15,7 +15,7 @@ import secrets
 import time
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.db import connection, models, transaction
@@ -29,7 +29,7 @@ from apps.audit.models import AuditEvent
 from apps.dpop.nonces import current_nonce
 from apps.dpop.proofs import base64url_sha256
 from apps.members.models import Member
-from apps.oauth import services
+from apps.oauth import jwt_access_tokens, services
 from apps.oauth.models import AccessToken, Application, Grant, RefreshToken
 
 REDIRECT_URI = "https://bench.example.org/callback"
@@ -56,6 +56,7 @@ class Fixtures:
     service: Client  # client credentials; also the resource server that introspects
     web: Client  # a confidential app that signs members in (authorization code with PKCE)
     user_ids: list[int]
+    jwt_web: Application  # the same kind of app, with RFC 9068 JWT access tokens
 
 
 def seed_fixtures(members: int) -> Fixtures:
@@ -74,6 +75,15 @@ def seed_fixtures(members: int) -> Fixtures:
         redirect_uris=[REDIRECT_URI],
         allowed_scopes=["openid", "profile", "email", "offline_access", "member-read"],
     )
+    jwt_web, _ = services.create_application(
+        name="Bench JWT web app",
+        grant_type="authorization_code",
+        client_type=Application.CLIENT_CONFIDENTIAL,
+        redirect_uris=[REDIRECT_URI],
+        allowed_scopes=["openid", "profile", "email", "offline_access", "member-read"],
+        access_token_format="jwt",
+        access_token_lifetime=300,
+    )
     if service_secret is None or web_secret is None:
         raise RuntimeError("a confidential client must have been given a secret")
     user_ids = []
@@ -83,7 +93,7 @@ def seed_fixtures(members: int) -> Fixtures:
         user = User.objects.create_user(email, first_name="Member", last_name=f"Number {number}")
         Member.objects.create(user=user, first_name="Member", last_name=f"Number {number}", email=email)
         user_ids.append(user.pk)
-    return Fixtures(Client(service, service_secret), Client(web, web_secret), user_ids)
+    return Fixtures(Client(service, service_secret), Client(web, web_secret), user_ids, jwt_web)
 
 
 def _raw_token() -> str:
@@ -115,6 +125,36 @@ def mint_access_tokens(
     tokens = [
         _access_token(application, user_ids[i % len(user_ids)], scope, raw, jkt) for i, raw in enumerate(raws)
     ]
+    AccessToken.objects.bulk_create(tokens, batch_size=2000)
+    return raws
+
+
+def mint_jwt_access_tokens(
+    application: Application, user_ids: list[int], scope: str, count: int
+) -> list[str]:
+    """`count` live JWT access tokens (RFC 9068) of members: the claims and signature the token
+    endpoint gives them (apps/oauth/jwt_access_tokens.py), stored as it stores them (the digest, the
+    jti, the expiry at `exp`)."""
+    users = dict(User.objects.filter(pk__in=user_ids).values_list("pk", "public_id"))
+    lifetime = application.access_token_lifetime or oauth2_settings.ACCESS_TOKEN_EXPIRE_SECONDS
+    raws, tokens = [], []
+    for i in range(count):
+        user_id, issued_at = user_ids[i % len(user_ids)], int(time.time())
+        claims = jwt_access_tokens.access_token_claims(
+            issuer=oauth2_settings.OIDC_ISS_ENDPOINT,
+            client_id=application.client_id,
+            subject=str(users[user_id]),
+            scope=scope,
+            resources=[],
+            issued_at=issued_at,
+            lifetime=lifetime,
+        )
+        raw = jwt_access_tokens.sign(claims)
+        token = _access_token(application, user_id, scope, raw)
+        token.expires = datetime.fromtimestamp(issued_at + lifetime, tz=UTC)  # the JWT's exp
+        token.token_prefix, token.jti = "", str(claims["jti"])
+        raws.append(raw)
+        tokens.append(token)
     AccessToken.objects.bulk_create(tokens, batch_size=2000)
     return raws
 

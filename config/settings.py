@@ -351,9 +351,11 @@ OAUTH2_PROVIDER = {
     # Client secrets are 384 random bits (apps/oauth/services.py): a fast salted digest is enough,
     # and a PBKDF2 check (~390 ms of CPU) on every token request is not (apps/oauth/hashers.py).
     "CLIENT_SECRET_HASHER": "latch_sha256",
-    "ACCESS_TOKEN_GENERATOR": "apps.oauth.tokens.random_token",
+    # Opaque random tokens, or RFC 9068 JWTs for an app whose access_token_format is "jwt".
+    "ACCESS_TOKEN_GENERATOR": "apps.oauth.tokens.access_token",
     "REFRESH_TOKEN_GENERATOR": "apps.oauth.tokens.random_token",
     "AUTHORIZATION_CODE_EXPIRE_SECONDS": env.int("LATCH_CODE_SECONDS", default=60),
+    # The default; an application's access_token_lifetime overrides it (apps/oauth/tokens.py).
     "ACCESS_TOKEN_EXPIRE_SECONDS": env.int("LATCH_ACCESS_TOKEN_SECONDS", default=3600),
     "ID_TOKEN_EXPIRE_SECONDS": env.int("LATCH_ID_TOKEN_SECONDS", default=3600),
     "REFRESH_TOKEN_EXPIRE_SECONDS": env.int(

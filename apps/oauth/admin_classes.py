@@ -141,6 +141,8 @@ class ApplicationAdmin(dot_admin.ApplicationAdmin):
 @admin.display(description="token")
 def prefix(token) -> str:
     """The first characters, to recognise a token a member reports; the rest is never stored."""
+    if getattr(token, "jti", ""):
+        return f"JWT jti {token.jti[:8]}…"  # every JWT starts "eyJ": its jti tells them apart
     return f"{token.token_prefix}…" if token.token_prefix else "—"
 
 
@@ -158,6 +160,7 @@ class AccessTokenAdmin(dot_admin.AccessTokenAdmin):
         "id_token",
         "source_refresh_token",
         "resource",
+        "jti",
         "issued_by_exchange",
         "actor",
     )

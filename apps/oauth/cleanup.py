@@ -12,6 +12,8 @@ What goes, and what is kept on purpose:
   access token, issued before the refresh token was revoked, expired at most
   ACCESS_TOKEN_EXPIRE_SECONDS after the revocation: past the retention the tombstone would be
   refused as expired even had it never been rotated, so forgetting it gives an attacker nothing.
+  (ACCESS_TOKEN_EXPIRE_SECONDS here is the longest access token lifetime: an application's own
+  access_token_lifetime may be longer than the default.)
 - An access token once expired, if no refresh token points at it any more. The refresh token's
   lifetime is counted from its access token's `expires`, so the access token of a usable refresh
   token stays; it goes in the same run as its refresh token, when that one has died.
@@ -71,6 +73,7 @@ from oauth2_provider.settings import oauth2_settings
 from apps.oauth import par
 from apps.oauth.models import (
     AccessToken,
+    Application,
     DeviceGrant,
     Grant,
     IDToken,
@@ -330,9 +333,16 @@ def _count(sweep: Sweep, params: dict[str, Any]) -> int:
         return cursor.fetchone()[0]
 
 
+def longest_access_token_lifetime() -> int:
+    """Seconds the longest-lived access token lives: the server's default or an application's own
+    (Application.access_token_lifetime), whichever is longer. A tombstone's retention counts it."""
+    longest = Application.objects.aggregate(longest=models.Max("access_token_lifetime"))["longest"]
+    return max(oauth2_settings.ACCESS_TOKEN_EXPIRE_SECONDS, longest or 0)
+
+
 def _cutoffs(now: datetime) -> dict[str, Any]:
     refresh_lifetime = refresh_token_expire_timedelta() or timedelta(0)
-    access_lifetime = timedelta(seconds=oauth2_settings.ACCESS_TOKEN_EXPIRE_SECONDS)
+    access_lifetime = timedelta(seconds=longest_access_token_lifetime())
     adapt = connection.ops.adapt_datetimefield_value
     return {
         "now": adapt(now),

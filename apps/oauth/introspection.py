@@ -51,6 +51,7 @@ def _access_token_claims(token: AccessToken, issuer: str) -> dict:
         "exp": _timestamp(token.expires),
         "iat": _timestamp(token.created),
         **({"aud": token.resource} if token.resource else {}),
+        **({"jti": token.jti} if token.jti else {}),
         **_confirmation(token.jkt),
         # RFC 8693 §4.1: stored as the exact `act` object (apps/oauth/token_exchange.py).
         **({"act": token.actor} if token.actor else {}),

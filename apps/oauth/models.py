@@ -202,6 +202,10 @@ class Application(AbstractApplication):
             errors.setdefault("pkce_optional", []).append(
                 _("Only a confidential authorization-code app may leave PKCE out; a public one never may.")
             )
+        if self.access_token_lifetime == 0:
+            errors.setdefault("access_token_lifetime", []).append(
+                _("An access token must live at least one second; leave it empty for the server's default.")
+            )
         if errors:
             raise ValidationError(errors)
 
@@ -272,6 +276,9 @@ class AccessToken(AbstractAccessToken):
     token_prefix = models.CharField(
         _("token prefix"), max_length=8, blank=True, editable=False, help_text=_("For recognition only.")
     )
+    # RFC 9068 §2.2: the `jti` of a JWT access token (apps/oauth/jwt_access_tokens.py); empty for an
+    # opaque one. For recognising a JWT, whose first characters are the same for all of them.
+    jti = models.CharField(_("JWT ID"), max_length=64, blank=True, default="", editable=False)
     jkt = dpop_jkt_field()
     # RFC 8693 §4.1: who acts for the member, for a token issued by token exchange with an
     # actor_token; stored as the exact `act` object introspection (and a JWT) shows, prior actors

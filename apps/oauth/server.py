@@ -9,7 +9,7 @@ from django.dispatch import receiver
 from oauthlib.oauth2.rfc6749.grant_types.authorization_code import code_challenge_method_s256
 from oauthlib.openid import Server
 
-from apps.oauth import dpop_binding
+from apps.oauth import dpop_binding, tokens
 from apps.oauth.device_token import mark_device_poll, redeem_device_code
 from apps.oauth.models import TOKEN_EXCHANGE_GRANT_TYPE
 from apps.oauth.token_exchange import TokenExchangeGrant
@@ -28,6 +28,9 @@ CODE_CHALLENGE_METHODS = {"S256": code_challenge_method_s256}
 
 class LatchServer(Server):
     def __init__(self, request_validator, *args, **kwargs) -> None:
+        # oauthlib's `token_expires_in` may be a function of the request: each application's own
+        # access token lifetime, else ACCESS_TOKEN_EXPIRE_SECONDS (the number DOT would pass).
+        kwargs["token_expires_in"] = tokens.access_token_lifetime
         super().__init__(request_validator, *args, **kwargs)
         grant_types = {**self.grant_types, TOKEN_EXCHANGE_GRANT_TYPE: TokenExchangeGrant(request_validator)}
         response_types = self.response_types

@@ -39,13 +39,17 @@ def create_application(
     is_resource_server: bool = False,
     require_dpop: bool = False,
     require_pushed_authorization_requests: bool = False,
+    access_token_format: str = "opaque",  # noqa: S107 (a format's name, not a secret)
+    access_token_lifetime: int | None = None,
 ) -> tuple[Application, str | None]:
     """Register an application; returns it with its client secret, which is never readable again.
 
     `pkce_optional` lets an old confidential client leave PKCE out, `is_resource_server`
     lets it introspect every application's tokens, `require_dpop` refuses its token requests
     without a DPoP proof, `require_pushed_authorization_requests` makes it push its authorization
-    requests (RFC 9126) (see the model fields).
+    requests (RFC 9126), `access_token_format` "jwt" gives it RFC 9068 JWT access tokens, and
+    `access_token_lifetime` (seconds, None for the server's default) is how long its access tokens
+    live (see the model fields).
 
     Raises ValidationError when the registration is invalid (unknown scope, bad redirect URI, ...).
     """
@@ -63,6 +67,8 @@ def create_application(
         is_resource_server=is_resource_server,
         require_dpop=require_dpop,
         require_pushed_authorization_requests=require_pushed_authorization_requests,
+        access_token_format=access_token_format,
+        access_token_lifetime=access_token_lifetime,
     )
     if client_id:
         application.client_id = client_id
@@ -73,12 +79,13 @@ def create_application(
     application.full_clean()
     application.save()
     logger.info(
-        "oauth.application_created client=%s name=%r grant=%s type=%s scopes=%s",
+        "oauth.application_created client=%s name=%r grant=%s type=%s scopes=%s access_tokens=%s",
         application.client_id,
         application.name,
         application.authorization_grant_type,
         application.client_type,
         " ".join(application.allowed_scopes),
+        application.access_token_format,
     )
     return application, secret
 

@@ -272,9 +272,8 @@ class TokenExchangeGrant(GrantTypeBase):
             headers.update(refused.headers)
             return headers, refused.json, refused.status_code
 
+        # Never beyond the member's own token: validation capped the lifetime (state.lifetime_cap).
         token = token_handler.create_token(request, refresh_token=False)
-        # Never beyond the member's own token (its expiry was checked while it was locked).
-        token["expires_in"] = min(int(token["expires_in"]), seconds_left(subject))
         token["issued_token_type"] = ACCESS_TOKEN_TYPE
         for modifier in self._token_modifiers:
             token = modifier(token)
@@ -330,6 +329,8 @@ class TokenExchangeGrant(GrantTypeBase):
         state.exchange_targets = targets
         state.token_family = subject.token_family
         state.actor = actor
+        # Checked while the subject token is locked; oauthlib's token_expires_in reads it.
+        state.lifetime_cap = seconds_left(subject)
         for validator in self.custom_validators.post_token:
             validator(request)
         return subject

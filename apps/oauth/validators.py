@@ -5,7 +5,7 @@ import time
 import uuid
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 
 from django.db import router, transaction
 from django.http import HttpRequest
@@ -128,6 +128,12 @@ class LatchRequestState:
     exchange_policy: TokenExchangePolicy | None = None
     exchange_targets: list[str] = field(default_factory=list)
     actor: dict | None = None
+    # The longest the access token may live, when less than its app's lifetime: an exchanged token
+    # never outlives the member's token it came from (apps/oauth/tokens.access_token_lifetime).
+    lifetime_cap: int | None = None
+    # The claims of the JWT access token this request signed (apps/oauth/jwt_access_tokens.py), for
+    # its stored row: the same `exp` and `jti`. None for an opaque token.
+    access_token_claims: dict | None = None
 
 
 # A key no attribute syntax can produce, so no code sets it by accident either.
@@ -356,6 +362,18 @@ class LatchOAuth2Validator(DeviceCodeValidatorMixin, OAuth2Validator):
             )
         return True
 
+    def resolve_token_resources(self, request) -> list[str]:
+        """The RFC 8707 resources of the access token this request is about to get, settled now.
+
+        A JWT access token names them in `aud` when it is made (apps/oauth/tokens.py), but DOT
+        settles them only in _save_bearer_token, after the token exists. This runs the same check
+        earlier; it is idempotent (once `request.resource` is a list, DOT's later call re-checks
+        that list), so the stored row gets the same resources. A bad resource is `invalid_target`
+        here instead of a moment later, and nothing is stored either way.
+        """
+        self._check_and_set_request_resource(request)
+        return list(request.resource)
+
     def _check_and_set_request_resource(self, request) -> None:
         """RFC 8707 at the token endpoint, with a code's resources taken from the grant in hand.
 
@@ -475,7 +493,8 @@ class LatchOAuth2Validator(DeviceCodeValidatorMixin, OAuth2Validator):
             self._rotate_out(spent, request)
         super()._save_bearer_token(token, request, *args, **kwargs)
         dpop_binding.mark_token_type(token)
-        token["created_at"] = int(time.time())
+        claims = request_state(request).access_token_claims
+        token["created_at"] = claims["iat"] if claims is not None else int(time.time())
         if request.user is not None:
             key, summary = token_owner_summary(request.user, scopes)
             token[key] = summary
@@ -512,8 +531,19 @@ class LatchOAuth2Validator(DeviceCodeValidatorMixin, OAuth2Validator):
         request_state(request).spent_refresh_token = spent
 
     def _create_access_token(self, expires, request, token, source_refresh_token=None) -> AccessToken:
-        """DOT's constructor, plus the token family (DOT records it on refresh tokens only)."""
+        """DOT's constructor, plus the token family (DOT records it on refresh tokens only).
+
+        A JWT access token's row expires at the JWT's `exp` (DOT counts `expires_in` again from
+        now, a moment later) and records its `jti`; its first characters are the same for every
+        JWT, so the prefix shown in the admin is left empty and the jti shown instead.
+        """
         state = request_state(request)
+        claims = state.access_token_claims
+        prefix = token["access_token"][:TOKEN_PREFIX_LENGTH]
+        jti = ""
+        if claims is not None:
+            expires = datetime.fromtimestamp(claims["exp"], tz=UTC)
+            prefix, jti = "", claims["jti"]
         access_token = AccessToken(
             user=request.user,
             scope=token["scope"],
@@ -523,7 +553,8 @@ class LatchOAuth2Validator(DeviceCodeValidatorMixin, OAuth2Validator):
             source_refresh_token=source_refresh_token or state.spent_refresh_token,
             resource=getattr(request, "resource", []),
             token_family=state.token_family,
-            token_prefix=token["access_token"][:TOKEN_PREFIX_LENGTH],
+            token_prefix=prefix,
+            jti=jti,
             jkt=dpop_binding.access_token_jkt(),
             actor=state.actor,
             issued_by_exchange=request.grant_type == TOKEN_EXCHANGE_GRANT_TYPE,
@@ -626,6 +657,17 @@ class LatchOAuth2Validator(DeviceCodeValidatorMixin, OAuth2Validator):
             request.oauth2_error = {"error": refusal.error, "error_description": refusal.description}
             return False
         return valid
+
+    def validate_jwt_bearer_token(self, token, scopes, request) -> bool:
+        """An access token that looks like a JWT is checked like any other access token.
+
+        oauthlib's OIDC resource endpoint routes every bearer value shaped like a JWT (starts with
+        "ey", two dots: JWTToken.estimate_type outbids BearerToken's) here, and DOT's answer is
+        validate_id_token: a signed id_token would pass as an access token, with no revocation, no
+        DPoP binding and no deactivated-member check. Latch's JWT access tokens are access tokens,
+        found by their digest; an id_token is not one and is refused.
+        """
+        return self.validate_bearer_token(token, scopes, request)
 
     def _get_key_for_token(self, token):
         """Every published key, not only the signing one: an id_token_hint signed before a key

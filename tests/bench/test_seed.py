@@ -2,6 +2,8 @@
 
 import pytest
 from django.test import Client
+from joserfc import jwt
+from joserfc.jwk import KeySet
 
 from bench import seed
 
@@ -53,3 +55,17 @@ def test_seeded_dpop_requests_each_carry_a_fresh_proof_by_the_tokens_key(fixture
         assert response.status_code == 200, response.content
         assert '"sub"' in response.content.decode()
     assert len({proof for _, proof in lines}) == 3
+
+
+def test_seeded_jwt_access_tokens_are_signed_at_jwts_the_api_accepts(fixtures):
+    application = fixtures.jwt_web
+    (token,) = seed.mint_jwt_access_tokens(application, fixtures.user_ids, seed.MEMBER_SCOPE, 1)
+
+    keys = KeySet.import_key_set(Client().get("/oauth/jwks").json())
+    decoded = jwt.decode(token, keys, algorithms=["RS256"])
+    assert decoded.header["typ"] == "at+jwt"
+    assert decoded.claims["client_id"] == application.client_id
+    assert decoded.claims["exp"] - decoded.claims["iat"] == application.access_token_lifetime
+    response = Client().get("/api/v1/members/me", HTTP_AUTHORIZATION=f"Bearer {token}")
+    assert response.status_code == 200, response.content
+    assert '"sub"' in response.content.decode()

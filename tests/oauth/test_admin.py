@@ -145,6 +145,20 @@ def test_admin_lists_tokens_without_showing_them(admin_browser):
     assert f"{tokens['access_token'][:6]}…" in detail
 
 
+def test_admin_tells_jwt_access_tokens_apart_by_their_jti_and_never_shows_them(admin_browser):
+    application = ApplicationFactory(access_token_format="jwt")
+    tokens = flow.obtain_tokens(UserFactory(), application, "member-read")
+    token = AccessToken.objects.get()
+
+    listing = admin_browser.get("/admin/oauth/accesstoken/").content.decode()
+    detail = admin_browser.get(f"/admin/oauth/accesstoken/{token.pk}/change/").content.decode()
+
+    assert f"JWT jti {token.jti[:8]}…" in listing
+    assert token.jti in detail
+    assert tokens["access_token"] not in listing + detail
+    assert "eyJ" not in listing
+
+
 def test_admin_shows_the_scope_a_refresh_token_keeps_after_a_narrowed_refresh(admin_browser):
     application, tokens = issue_tokens()
     narrowed = flow.refresh(Client(), application, tokens["refresh_token"], scope="offline_access").json()

@@ -202,6 +202,19 @@ def test_cleanup_deletes_exactly_the_rows_past_their_retention(mix):
     )
 
 
+def test_a_tombstone_is_kept_as_long_as_an_apps_longer_access_token_lifetime(owner):
+    """An app's own access token lifetime (here 3 h, the default is 1 h) lengthens the time a rotated
+    refresh token may still be replayed, so its tombstone stays that much longer."""
+    ApplicationFactory(access_token_lifetime=3 * 3600)
+    within = refresh_token(owner, None, revoked=NOW - REFRESH_LIFETIME - 2 * HOUR)
+    beyond = refresh_token(owner, None, revoked=NOW - REFRESH_LIFETIME - 4 * HOUR)
+
+    cleanup.tokens_cleanup(now=NOW, pause=0)
+
+    assert survivors(RefreshToken) == {within.pk}
+    assert beyond.pk not in survivors(RefreshToken)
+
+
 def test_a_second_run_finds_nothing_more(mix):
     cleanup.tokens_cleanup(now=NOW, pause=0)
 

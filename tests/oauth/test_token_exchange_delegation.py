@@ -1,7 +1,10 @@
 """Delegation by token exchange (RFC 8693 §1.1, §4.1): the actor token, `act`, and its nesting."""
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
 from django.test import Client
+from django.utils import timezone
 
 from apps.audit.models import AuditEvent
 from apps.oauth.models import AccessToken, TokenExchangePolicy
@@ -16,6 +19,7 @@ from tests.oauth.exchange import (
     stored,
 )
 from tests.oauth.factories import ApplicationFactory, service_application
+from tests.oauth.test_jwt_access_tokens import verified
 
 pytestmark = pytest.mark.django_db
 
@@ -125,3 +129,27 @@ def test_an_expired_actor_token_is_invalid_request(service, subject):
     AccessToken.objects.filter(pk=stored(actor).pk).update(expires=timezone.now())
 
     assert_refused(delegate(service, subject["access_token"], actor), "invalid_request")
+
+
+def test_a_jwt_service_gets_act_in_its_jwt_and_an_exp_no_later_than_the_members_token(service, subject):
+    service.access_token_format, service.access_token_lifetime = "jwt", 86_400
+    service.save()
+    member_row = stored(subject["access_token"])
+    member_row.expires = timezone.now() + timedelta(seconds=120)
+    member_row.save()
+
+    response = delegate(service, subject["access_token"], app_token(service))
+
+    assert response.status_code == 200, response.content
+    body = response.json()
+    claims = verified(body["access_token"]).claims
+    assert claims["act"] == {"sub": service.client_id, "client_id": service.client_id}
+    assert claims["client_id"] == service.client_id
+    assert claims["sub"] == subject_sub(subject)
+    assert body["expires_in"] <= 120
+    assert claims["exp"] <= int(member_row.expires.timestamp())
+    assert stored(body["access_token"]).expires == datetime.fromtimestamp(claims["exp"], tz=UTC)
+
+
+def subject_sub(subject: dict) -> str:
+    return str(stored(subject["access_token"]).user.public_id)

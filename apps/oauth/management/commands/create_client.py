@@ -53,6 +53,20 @@ class Command(BaseCommand):
             dest="require_pushed_authorization_requests",
             help="The app must push its authorization requests to /oauth/par (RFC 9126).",
         )
+        parser.add_argument(
+            "--access-token-format",
+            choices=["opaque", "jwt"],
+            default="opaque",
+            help="jwt: RFC 9068 JWT access tokens, which APIs elsewhere can check without asking Latch "
+            "(and then do not see a revocation until they expire: keep --access-token-lifetime short).",
+        )
+        parser.add_argument(
+            "--access-token-lifetime",
+            type=int,
+            metavar="SECONDS",
+            help="How long the app's access tokens live; the server's default (LATCH_ACCESS_TOKEN_SECONDS) "
+            "if left out.",
+        )
         parser.add_argument("--json", action="store_true", help="Print one JSON object, for scripts.")
 
     def handle(self, *args, **options) -> None:
@@ -71,6 +85,8 @@ class Command(BaseCommand):
                 is_resource_server=options["is_resource_server"],
                 require_dpop=options["require_dpop"],
                 require_pushed_authorization_requests=options["require_pushed_authorization_requests"],
+                access_token_format=options["access_token_format"],
+                access_token_lifetime=options["access_token_lifetime"],
             )
         except ValidationError as exc:
             problems = "; ".join(f"{field}: {' '.join(msgs)}" for field, msgs in exc.message_dict.items())

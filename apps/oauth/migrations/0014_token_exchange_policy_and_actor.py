@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('oauth', '0012_application_token_format_client_keys_backchannel'),
+        ('oauth', '0013_access_token_jti'),
     ]
 
     operations = [
