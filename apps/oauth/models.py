@@ -22,6 +22,7 @@ from oauth2_provider.models import (
 )
 
 from apps.core.fields import DigestField
+from apps.oauth import client_keys
 from apps.oauth.scopes import SCOPES
 
 # Scopes that only make sense for a member signing in; a client-credentials app acts for itself.
@@ -199,6 +200,11 @@ class Application(AbstractApplication):
             errors.setdefault("pkce_optional", []).append(
                 _("Only a confidential authorization-code app may leave PKCE out; a public one never may.")
             )
+        try:
+            client_keys.validate_registration(self)
+        except ValidationError as exc:
+            for name, messages in exc.message_dict.items():
+                errors.setdefault(name, []).extend(messages)
         if errors:
             raise ValidationError(errors)
 
