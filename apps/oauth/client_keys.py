@@ -188,12 +188,12 @@ def _fetch(uri: str) -> list[dict]:
         except (ValueError, UnicodeDecodeError) as exc:  # json's errors are ValueErrors
             raise KeysUnavailable(f"not an acceptable JWKS: {exc}") from exc
     except KeysUnavailable as exc:
-        logger.warning("oauth.client_jwks_fetch_failed", extra={"jwks_uri": uri, "reason": str(exc)})
+        logger.warning("oauth.client_jwks_fetch_failed jwks_uri=%s reason=%s", uri, exc)
         cache.set(_cache_key("failed", uri), str(exc), timeout=settings.LATCH_CLIENT_JWKS_REFETCH_SECONDS)
         raise
     members = document["keys"]
     cache.set(_cache_key("set", uri), members, timeout=settings.LATCH_CLIENT_JWKS_CACHE_SECONDS)
-    logger.info("oauth.client_jwks_fetched", extra={"jwks_uri": uri, "keys": len(members)})
+    logger.info("oauth.client_jwks_fetched jwks_uri=%s keys=%d", uri, len(members))
     return members
 
 

@@ -277,7 +277,7 @@ class LatchOAuth2Validator(DeviceCodeValidatorMixin, OAuth2Validator):
         try:
             client_assertion.verify(assertion, client, accepted_audiences=accepted)
         except client_assertion.InvalidAssertion as refused:
-            logger.info("oauth.client_assertion_refused", extra={"client": client_id, "reason": str(refused)})
+            logger.info("oauth.client_assertion_refused client=%r reason=%s", client_id, refused)
             request.client = None
             return False
         request.client_id = client_id
