@@ -75,7 +75,9 @@ def create_application(
     )
     if client_id:
         application.client_id = client_id
-    has_secret = client_type == Application.CLIENT_CONFIDENTIAL and token_endpoint_auth_method != "private_key_jwt"
+    has_secret = (
+        client_type == Application.CLIENT_CONFIDENTIAL and token_endpoint_auth_method != "private_key_jwt"
+    )
     secret = new_client_secret() if has_secret else None
     application.client_secret = secret or ""
     # A public or private_key_jwt client has no secret; an empty one is stored as it is, never as a

@@ -192,7 +192,16 @@ def test_hs256_is_refused_whatever_it_is_signed_with():
 
 @pytest.mark.parametrize(
     "garbage",
-    ["", "not-a-jwt", "a.b.c", "e30.e30.", "e30.e30.c2ln", "\x00", "x" * 9000, "eyJhbGciOiJSUzI1NiJ9.!!!.sig"],
+    [
+        "",
+        "not-a-jwt",
+        "a.b.c",
+        "e30.e30.",
+        "e30.e30.c2ln",
+        "\x00",
+        "x" * 9000,
+        "eyJhbGciOiJSUzI1NiJ9.!!!.sig",
+    ],
 )
 def test_garbage_assertions_are_refused_without_an_error(garbage):
     pkjwt_application()
