@@ -64,7 +64,7 @@ CLEANUP_COMMAND = (
 STARTED = time.monotonic()
 # Before a spending scenario's first run: the rate of a scenario that does less, so that enough
 # lines are minted (the bound-token call does what `resource` does, and checks a proof).
-SPEND_RATE_GUESS = {"dpop_resource": "resource"}
+SPEND_RATE_GUESS = {"dpop_resource": "resource", "private_key_jwt": "client_credentials"}
 
 
 def log(message: str) -> None:
@@ -240,6 +240,8 @@ class Runner:
         if scenario.name == "dpop_resource":
             url = (base_url or self.server.url) + scenario.path
             return seed.mint_dpop_requests(web, users, seed.MEMBER_SCOPE, count, url)
+        if scenario.name == "private_key_jwt":
+            return seed.mint_client_assertions(self.fixtures.keyed, count)
         if scenario.name == "refresh":
             return [(token,) for token in seed.mint_refresh_tokens(web, users, count)]
         if scenario.name == "code":

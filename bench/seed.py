@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db import connection, models, transaction
 from django.utils import timezone
 from jwcrypto import jwk, jws
@@ -52,10 +53,19 @@ class Client:
 
 
 @dataclass(frozen=True)
+class KeyedClient:
+    """A client_credentials app that authenticates with private_key_jwt (RFC 7523): its ES256 key."""
+
+    application: Application
+    key: jwk.JWK
+
+
+@dataclass(frozen=True)
 class Fixtures:
     service: Client  # client credentials; also the resource server that introspects
     web: Client  # a confidential app that signs members in (authorization code with PKCE)
     user_ids: list[int]
+    keyed: KeyedClient  # client credentials with a client assertion instead of a secret
 
 
 def seed_fixtures(members: int) -> Fixtures:
@@ -74,6 +84,15 @@ def seed_fixtures(members: int) -> Fixtures:
         redirect_uris=[REDIRECT_URI],
         allowed_scopes=["openid", "profile", "email", "offline_access", "member-read"],
     )
+    key = jwk.JWK.generate(kty="EC", crv="P-256", kid="bench-1")
+    keyed, _ = services.create_application(
+        name="Bench keyed service",
+        grant_type="client_credentials",
+        client_type=Application.CLIENT_CONFIDENTIAL,
+        allowed_scopes=["member-read"],
+        token_endpoint_auth_method="private_key_jwt",
+        jwks={"keys": [key.export_public(as_dict=True)]},
+    )
     if service_secret is None or web_secret is None:
         raise RuntimeError("a confidential client must have been given a secret")
     user_ids = []
@@ -83,7 +102,9 @@ def seed_fixtures(members: int) -> Fixtures:
         user = User.objects.create_user(email, first_name="Member", last_name=f"Number {number}")
         Member.objects.create(user=user, first_name="Member", last_name=f"Number {number}", email=email)
         user_ids.append(user.pk)
-    return Fixtures(Client(service, service_secret), Client(web, web_secret), user_ids)
+    return Fixtures(
+        Client(service, service_secret), Client(web, web_secret), user_ids, KeyedClient(keyed, key)
+    )
 
 
 def _raw_token() -> str:
@@ -139,6 +160,22 @@ def mint_dpop_requests(
     raws = mint_access_tokens(application, user_ids, scope, min(count, 500), jkt=key.thumbprint())
     nonce = current_nonce()
     return [(raws[i % len(raws)], dpop_proof(key, url, raws[i % len(raws)], nonce)) for i in range(count)]
+
+
+def mint_client_assertions(keyed: KeyedClient, count: int) -> list[tuple[str, ...]]:
+    """`count` client assertions (RFC 7523 §3) for Latch's issuer, one per token request: each
+    `jti` works once. Signed now, each valid for as long as Latch allows
+    (LATCH_CLIENT_ASSERTION_MAX_SECONDS), which a run must not outlast."""
+    client_id, now, audience = keyed.application.client_id, int(time.time()), settings.LATCH_ISSUER
+    header = json.dumps({"alg": "ES256", "kid": keyed.key.kid})
+    lifetime = settings.LATCH_CLIENT_ASSERTION_MAX_SECONDS
+    lines = []
+    for _ in range(count):
+        claims = {"iss": client_id, "sub": client_id, "aud": audience, "iat": now, "exp": now + lifetime}
+        assertion = jws.JWS(json.dumps({**claims, "jti": secrets.token_urlsafe(16)}))
+        assertion.add_signature(keyed.key, alg="ES256", protected=header)
+        lines.append((assertion.serialize(compact=True),))
+    return lines
 
 
 @transaction.atomic
