@@ -169,7 +169,7 @@ def mint_client_assertions(keyed: KeyedClient, count: int) -> list[tuple[str, ..
     client_id, now, audience = keyed.application.client_id, int(time.time()), settings.LATCH_ISSUER
     header = json.dumps({"alg": "ES256", "kid": keyed.key.kid})
     lifetime = settings.LATCH_CLIENT_ASSERTION_MAX_SECONDS
-    lines = []
+    lines: list[tuple[str, ...]] = []
     for _ in range(count):
         claims = {"iss": client_id, "sub": client_id, "aud": audience, "iat": now, "exp": now + lifetime}
         assertion = jws.JWS(json.dumps({**claims, "jti": secrets.token_urlsafe(16)}))
