@@ -117,6 +117,10 @@ class LatchRequestState:
     # A device grant's token request (RFC 8628 §3.4), set only inside that grant's validation
     # (apps/oauth/device_token.py): a public client may identify itself by its client_id there.
     device_poll: bool = False
+    # The client assertion that authenticated this request, and its client: oauthlib's device
+    # grant authenticates the client twice per request, and the second check must not take the
+    # assertion's spent jti for a replay.
+    assertion_authenticated: tuple[str, Application] | None = None
 
 
 # A key no attribute syntax can produce, so no code sets it by accident either.
@@ -254,6 +258,10 @@ class LatchOAuth2Validator(DeviceCodeValidatorMixin, OAuth2Validator):
         """
         assertion_type, assertion = client_assertion_parameters(request) or (None, None)
         assertion = assertion if isinstance(assertion, str) else ""
+        state = request_state(request)
+        if state.assertion_authenticated and state.assertion_authenticated[0] == assertion:
+            request.client = state.assertion_authenticated[1]
+            return True
         client_id = client_assertion.claimed_client_id(assertion)
         if (
             assertion_type != client_assertion.ASSERTION_TYPE
@@ -281,6 +289,7 @@ class LatchOAuth2Validator(DeviceCodeValidatorMixin, OAuth2Validator):
             request.client = None
             return False
         request.client_id = client_id
+        state.assertion_authenticated = (assertion, client)
         return True
 
     def validate_grant_type(self, client_id, grant_type, client, request, *args, **kwargs) -> bool:

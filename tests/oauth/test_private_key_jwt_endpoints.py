@@ -10,7 +10,7 @@ from django.test import Client
 
 from apps.oauth.models import AccessToken
 from tests.oauth.assertions import assertion, assertion_body, pkjwt_application
-from tests.oauth.device import DEVICE_SCOPES
+from tests.oauth.device import DEVICE_GRANT, DEVICE_SCOPES, answer
 from tests.oauth.factories import REDIRECT_URI, pkce_pair
 
 pytestmark = pytest.mark.django_db
@@ -149,3 +149,24 @@ def test_device_authorization_refuses_a_replayed_assertion(confidential_device):
     assert_invalid_client(
         Client().post("/oauth/device_authorization", {"scope": "openid", **assertion_body(signed)})
     )
+
+
+def test_a_private_key_jwt_device_polls_with_an_assertion_and_never_by_its_client_id_alone(
+    confidential_device, browser
+):
+    """Its stored secret is empty: a poll naming only its client_id would otherwise pass as the
+    public client's poll does (RFC 8628 §3.4)."""
+    started = Client().post(
+        "/oauth/device_authorization",
+        {"scope": "openid member-read", **assertion_body(assertion(confidential_device))},
+    )
+    codes = started.json()
+    assert answer(browser, codes["user_code"], allow=True).status_code == 200
+    poll = {"grant_type": DEVICE_GRANT, "device_code": codes["device_code"]}
+
+    by_client_id = Client().post("/oauth/token", {**poll, "client_id": confidential_device.client_id})
+    by_assertion = Client().post("/oauth/token", {**poll, **assertion_body(assertion(confidential_device))})
+
+    assert_invalid_client(by_client_id)
+    assert by_assertion.status_code == 200, by_assertion.content
+    assert by_assertion.json()["access_token"]
