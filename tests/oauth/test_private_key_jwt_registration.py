@@ -142,10 +142,8 @@ def test_keys_of_an_app_with_another_method_are_checked_too():
         service_application(jwks={"keys": [client_key().private()]})
 
 
-def test_create_client_registers_a_private_key_jwt_app_without_a_secret(tmp_path, capsys):
-    path = tmp_path / "jwks.json"
-    path.write_text(json.dumps(jwks(client_key())))
-
+def create_keyed_client(*options: str) -> None:
+    """create_client for a confidential client_credentials app with private_key_jwt."""
     call_command(
         "create_client",
         "Keyed service",
@@ -153,9 +151,15 @@ def test_create_client_registers_a_private_key_jwt_app_without_a_secret(tmp_path
         "--client-type=confidential",
         "--scopes=member-read",
         "--auth-method=private_key_jwt",
-        f"--jwks-file={path}",
-        "--json",
+        *options,
     )
+
+
+def test_create_client_registers_a_private_key_jwt_app_without_a_secret(tmp_path, capsys):
+    path = tmp_path / "jwks.json"
+    path.write_text(json.dumps(jwks(client_key())))
+
+    create_keyed_client(f"--jwks-file={path}", "--json")
 
     printed = json.loads(capsys.readouterr().out)
     assert printed["client_secret"] is None
@@ -166,15 +170,7 @@ def test_create_client_registers_a_private_key_jwt_app_without_a_secret(tmp_path
 
 
 def test_create_client_with_a_jwks_uri(capsys):
-    call_command(
-        "create_client",
-        "Keyed service",
-        "--grant=client_credentials",
-        "--client-type=confidential",
-        "--scopes=member-read",
-        "--auth-method=private_key_jwt",
-        "--jwks-uri=https://app.example.org/jwks.json",
-    )
+    create_keyed_client("--jwks-uri=https://app.example.org/jwks.json")
 
     out = capsys.readouterr().out
     assert "client_secret: none (private_key_jwt" in out
@@ -190,14 +186,7 @@ def test_create_client_with_a_jwks_uri(capsys):
 )
 def test_create_client_refuses_unusable_keys_and_creates_nothing(extra, message):
     with pytest.raises(CommandError, match=message):
-        call_command(
-            "create_client",
-            "Keyed service",
-            "--grant=client_credentials",
-            "--client-type=confidential",
-            "--auth-method=private_key_jwt",
-            *extra,
-        )
+        create_keyed_client(*extra)
     assert not Application.objects.exists()
 
 
@@ -206,14 +195,16 @@ def test_create_client_refuses_a_private_key_in_the_jwks_file(tmp_path):
     path.write_text(json.dumps({"keys": [client_key().private()]}))
 
     with pytest.raises(CommandError, match="private key material"):
-        call_command(
-            "create_client",
-            "Keyed",
-            "--grant=client_credentials",
-            "--client-type=confidential",
-            "--auth-method=private_key_jwt",
-            f"--jwks-file={path}",
-        )
+        create_keyed_client(f"--jwks-file={path}")
+    assert not Application.objects.exists()
+
+
+def test_create_client_refuses_a_jwks_file_that_is_not_json(tmp_path):
+    path = tmp_path / "jwks.json"
+    path.write_text("{not json")
+
+    with pytest.raises(CommandError, match="--jwks-file"):
+        create_keyed_client(f"--jwks-file={path}")
     assert not Application.objects.exists()
 
 
