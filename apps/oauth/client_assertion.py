@@ -4,7 +4,7 @@ RFC 7521 §4.2; OIDC Core §9).
 The client sends `client_assertion_type=urn:ietf:params:oauth:client-assertion-type:jwt-bearer`
 and `client_assertion`, a JWS that
 
-- is signed with RS256, PS256, ES256 or EdDSA by a key of the client's registered JWKS
+- is signed with RS256, PS256, ES256, ES384, ES512 or EdDSA by a key of the client's registered JWKS
   (apps/oauth/client_keys.py), the one its `kid` names when it has one; never `none` or HS*:
   client_secret_jwt is not offered (it would need the secret in usable form);
 - has `iss` = `sub` = the client_id;
@@ -20,6 +20,7 @@ The JWS is verified by jwcrypto, as DPoP proofs are (apps/dpop/proofs.py).
 """
 
 import json
+import math
 import re
 import time
 from typing import Any
@@ -33,13 +34,16 @@ from apps.core import replay
 from apps.oauth import client_keys
 
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
-SIGNING_ALGORITHMS: tuple[str, ...] = ("RS256", "PS256", "ES256", "EdDSA")
-# Which key type each algorithm needs (and for ES256 the curve): a key of another type is never tried.
+# ES384 and ES512 because P-384 and P-521 keys may be registered (apps/oauth/client_keys.py).
+SIGNING_ALGORITHMS: tuple[str, ...] = ("RS256", "PS256", "ES256", "ES384", "ES512", "EdDSA")
+# Which key type each algorithm needs (and for ES* the curve): a key of another type is never tried.
 _KEY_TYPES = {
     "RS256": ("RSA", None),
     "PS256": ("RSA", None),
     "ES256": ("EC", "P-256"),
-    "EdDSA": ("OKP", None),
+    "ES384": ("EC", "P-384"),
+    "ES512": ("EC", "P-521"),
+    "EdDSA": ("OKP", "Ed25519"),
 }
 # A compact JWS with a signature. An RSA-4096 signature with generous claims is under 2 kB.
 _COMPACT_JWS = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
@@ -95,12 +99,19 @@ def audiences(issuer: str, path: str) -> set[str]:
 
 
 def _number(claims: dict[str, Any], name: str) -> float | None:
+    """A NumericDate (RFC 7519 §2); JSON may also spell NaN, Infinity and numbers past a float."""
     value = claims.get(name)
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise InvalidAssertion(f"{name} is not a number")
-    return float(value)
+    try:
+        number = float(value)
+    except OverflowError as exc:
+        raise InvalidAssertion(f"{name} is out of range") from exc
+    if not math.isfinite(number):
+        raise InvalidAssertion(f"{name} is out of range")
+    return number
 
 
 def _check_times(claims: dict[str, Any], now: float) -> float:
@@ -135,7 +146,12 @@ def _verified(assertion: str, header: dict[str, Any], application) -> None:
     except client_keys.KeysUnavailable as exc:
         raise InvalidAssertion(f"the client's keys are unavailable: {exc}") from exc
     kty, crv = _KEY_TYPES[alg]
-    candidates = [key for key in keys if key.get("kty") == kty and (crv is None or key.get("crv") == crv)]
+    # A key that names its `alg` (RFC 7517 §4.4) is used with that algorithm only.
+    candidates = [
+        key
+        for key in keys
+        if key.get("kty") == kty and (crv is None or key.get("crv") == crv) and key.get("alg", alg) == alg
+    ]
     if not candidates:
         raise InvalidAssertion("no registered key fits the assertion's kid and alg")
     token = jws.JWS()

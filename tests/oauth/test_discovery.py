@@ -153,7 +153,7 @@ def test_introspection_endpoint_requires_client_authentication(metadata):
 def test_private_key_jwt_signing_algorithms_are_advertised_per_endpoint_and_are_asymmetric(metadata):
     for endpoint in ("token", "revocation", "introspection"):
         algorithms = metadata[f"{endpoint}_endpoint_auth_signing_alg_values_supported"]
-        assert algorithms == ["RS256", "PS256", "ES256", "EdDSA"]
+        assert algorithms == ["RS256", "PS256", "ES256", "ES384", "ES512", "EdDSA"]
         assert not any(alg.startswith("HS") or alg == "none" for alg in algorithms)
 
 

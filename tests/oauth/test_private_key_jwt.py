@@ -6,7 +6,7 @@ import time
 import pytest
 from django.test import Client
 from joserfc import jwt
-from joserfc.jwk import OctKey, RSAKey
+from joserfc.jwk import ECKey, OctKey, RSAKey
 
 from apps.oauth.client_assertion import ASSERTION_TYPE
 from apps.oauth.models import AccessToken
@@ -59,6 +59,30 @@ def test_ps256_is_accepted_with_an_rsa_key():
     response = token_request(sign(key, claims_for(application.client_id), alg="PS256"))
 
     assert response.status_code == 200, response.content
+
+
+@pytest.mark.parametrize(("curve", "alg"), [("P-384", "ES384"), ("P-521", "ES512")])
+def test_the_larger_ec_curves_sign_with_their_own_algorithm(curve, alg):
+    key = ClientKey(ECKey.generate_key(curve, parameters={"kid": "ec"}), alg)
+    application = pkjwt_application(key)
+
+    assert token_request(assertion(application, key)).status_code == 200
+    # ES256 names P-256: no registered key is tried for it.
+    p256 = ClientKey(ECKey.generate_key("P-256", parameters={"kid": "ec"}), "ES256")
+    refused = token_request(sign(p256, claims_for(application.client_id)))
+    assert refused.status_code == 401
+
+
+def test_a_key_that_names_its_alg_is_used_with_that_alg_only():
+    key = client_key("rsa")
+    application = pkjwt_application(key)
+    application.jwks = {"keys": [{**key.public(), "alg": "RS256"}]}
+    application.save()
+
+    assert token_request(sign(key, claims_for(application.client_id), alg="RS256")).status_code == 200
+    assert AccessToken.objects.count() == 1
+    refused = token_request(sign(key, claims_for(application.client_id), alg="PS256"))
+    assert refused.status_code == 401
 
 
 def test_the_client_id_may_be_sent_beside_the_assertion_when_it_is_the_same():
@@ -124,6 +148,11 @@ def test_a_refused_assertion_does_not_use_up_its_jti():
         pytest.param({"exp": int(time.time()) + 3600}, id="exp too far"),
         pytest.param({"exp": None}, id="no exp"),
         pytest.param({"exp": "soon"}, id="exp not a number"),
+        pytest.param({"exp": float("nan")}, id="exp NaN"),
+        pytest.param({"exp": float("inf")}, id="exp Infinity"),
+        pytest.param({"exp": 10**400}, id="exp beyond a float"),
+        pytest.param({"exp": True}, id="exp a boolean"),
+        pytest.param({"iat": float("nan")}, id="iat NaN"),
         pytest.param({"jti": None}, id="no jti"),
         pytest.param({"jti": ""}, id="empty jti"),
         pytest.param({"jti": "j" * 257}, id="jti too long"),
