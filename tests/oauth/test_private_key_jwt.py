@@ -2,6 +2,7 @@
 joserfc, and every way one must be refused (always 401 invalid_client, nothing issued)."""
 
 import time
+from dataclasses import dataclass
 
 import pytest
 from django.test import Client
@@ -25,6 +26,16 @@ from tests.oauth.assertions import (
 from tests.oauth.factories import service_application
 
 pytestmark = pytest.mark.django_db
+
+
+@dataclass(frozen=True)
+class FromNow:
+    """A time this many seconds from when the test runs, not from when it was collected."""
+
+    seconds: int
+
+    def at(self, now: float) -> int:
+        return int(now) + self.seconds
 
 
 def token_request(signed: str, headers: dict | None = None, **extra: str):
@@ -144,8 +155,8 @@ def test_a_refused_assertion_does_not_use_up_its_jti():
         pytest.param({"aud": "https://evil.example.org/oauth/token"}, id="wrong aud"),
         pytest.param({"aud": None}, id="no aud"),
         pytest.param({"aud": "https://testserver/oauth/par"}, id="par aud at the token endpoint"),
-        pytest.param({"exp": int(time.time()) - 30}, id="expired"),
-        pytest.param({"exp": int(time.time()) + 3600}, id="exp too far"),
+        pytest.param({"exp": FromNow(-30)}, id="expired"),
+        pytest.param({"exp": FromNow(3600)}, id="exp too far"),
         pytest.param({"exp": None}, id="no exp"),
         pytest.param({"exp": "soon"}, id="exp not a number"),
         pytest.param({"exp": float("nan")}, id="exp NaN"),
@@ -158,14 +169,18 @@ def test_a_refused_assertion_does_not_use_up_its_jti():
         pytest.param({"jti": "j" * 257}, id="jti too long"),
         pytest.param({"iss": "someone-else"}, id="iss not sub"),
         pytest.param({"sub": None}, id="no sub"),
-        pytest.param({"iat": int(time.time()) + 120}, id="iat in the future"),
-        pytest.param({"nbf": int(time.time()) + 120}, id="nbf in the future"),
+        pytest.param({"iat": FromNow(120)}, id="iat in the future"),
+        pytest.param({"nbf": FromNow(120)}, id="nbf in the future"),
     ],
 )
 def test_an_assertion_with_bad_claims_is_refused(overrides):
     application = pkjwt_application()
+    claims = {
+        name: value.at(time.time()) if isinstance(value, FromNow) else value
+        for name, value in overrides.items()
+    }
 
-    assert_refused(token_request(assertion(application, **overrides)))
+    assert_refused(token_request(assertion(application, **claims)))
 
 
 def test_exp_within_the_limit_setting_is_accepted_beyond_it_refused(settings):
