@@ -64,7 +64,7 @@ CLEANUP_COMMAND = (
 STARTED = time.monotonic()
 # Before a spending scenario's first run: the rate of a scenario that does less, so that enough
 # lines are minted (the bound-token call does what `resource` does, and checks a proof).
-SPEND_RATE_GUESS = {"dpop_resource": "resource"}
+SPEND_RATE_GUESS = {"dpop_resource": "resource", "private_key_jwt": "client_credentials"}
 
 
 def log(message: str) -> None:
@@ -245,6 +245,8 @@ class Runner:
             return [
                 (token,) for token in seed.mint_jwt_access_tokens(jwt_web, users, seed.MEMBER_SCOPE, count)
             ]
+        if scenario.name == "private_key_jwt":
+            return seed.mint_client_assertions(self.fixtures.keyed, count)
         if scenario.name == "refresh":
             return [(token,) for token in seed.mint_refresh_tokens(web, users, count)]
         if scenario.name == "code":

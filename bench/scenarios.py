@@ -35,6 +35,8 @@ class Scenario:
 
 
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
+# RFC 7523 §2.2 (apps/oauth/client_assertion.py ASSERTION_TYPE; not imported: no Django here).
+ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 # A proof names the URL it is for (`htu`): the seed signs one per request for this path.
 DPOP_RESOURCE_PATH = "/api/v1/members/me"
 
@@ -95,6 +97,18 @@ def scenarios(*, service_auth: str, web_auth: str, redirect_uri: str) -> dict[st
             DPOP_RESOURCE_PATH,
             '"sub"',
             headers={"Authorization": "DPoP {1}", "DPoP": "{2}"},
+            lines=Lines.SPEND,
+        ),
+        Scenario(
+            "private_key_jwt",
+            "token for a service, private_key_jwt (RFC 7523): a fresh ES256 client assertion per request",
+            "POST",
+            "/oauth/token",
+            '"access_token"',
+            headers=FORM,
+            body="grant_type=client_credentials&scope=member-read&client_assertion_type="
+            + quote(ASSERTION_TYPE, safe="")
+            + "&client_assertion={1}",
             lines=Lines.SPEND,
         ),
         _post(

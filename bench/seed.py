@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db import connection, models, transaction
 from django.utils import timezone
 from jwcrypto import jwk, jws
@@ -29,7 +30,7 @@ from apps.audit.models import AuditEvent
 from apps.dpop.nonces import current_nonce
 from apps.dpop.proofs import base64url_sha256
 from apps.members.models import Member
-from apps.oauth import jwt_access_tokens, services
+from apps.oauth import jwt_access_tokens, services, tokens
 from apps.oauth.models import AccessToken, Application, Grant, RefreshToken
 
 REDIRECT_URI = "https://bench.example.org/callback"
@@ -52,11 +53,20 @@ class Client:
 
 
 @dataclass(frozen=True)
+class KeyedClient:
+    """A client_credentials app that authenticates with private_key_jwt (RFC 7523): its ES256 key."""
+
+    application: Application
+    key: jwk.JWK
+
+
+@dataclass(frozen=True)
 class Fixtures:
     service: Client  # client credentials; also the resource server that introspects
     web: Client  # a confidential app that signs members in (authorization code with PKCE)
     user_ids: list[int]
     jwt_web: Application  # the same kind of app, with RFC 9068 JWT access tokens
+    keyed: KeyedClient  # client credentials with a client assertion instead of a secret
 
 
 def seed_fixtures(members: int) -> Fixtures:
@@ -84,6 +94,15 @@ def seed_fixtures(members: int) -> Fixtures:
         access_token_format="jwt",
         access_token_lifetime=300,
     )
+    key = jwk.JWK.generate(kty="EC", crv="P-256", kid="bench-1")
+    keyed, _ = services.create_application(
+        name="Bench keyed service",
+        grant_type="client_credentials",
+        client_type=Application.CLIENT_CONFIDENTIAL,
+        allowed_scopes=["member-read"],
+        token_endpoint_auth_method="private_key_jwt",
+        jwks={"keys": [key.export_public(as_dict=True)]},
+    )
     if service_secret is None or web_secret is None:
         raise RuntimeError("a confidential client must have been given a secret")
     user_ids = []
@@ -93,11 +112,13 @@ def seed_fixtures(members: int) -> Fixtures:
         user = User.objects.create_user(email, first_name="Member", last_name=f"Number {number}")
         Member.objects.create(user=user, first_name="Member", last_name=f"Number {number}", email=email)
         user_ids.append(user.pk)
-    return Fixtures(Client(service, service_secret), Client(web, web_secret), user_ids, jwt_web)
+    return Fixtures(
+        Client(service, service_secret), Client(web, web_secret), user_ids, jwt_web, KeyedClient(keyed, key)
+    )
 
 
 def _raw_token() -> str:
-    return secrets.token_urlsafe(30)  # what oauthlib's generate_token gives: 30 characters
+    return tokens.random_token()  # an opaque token as Latch issues them (ACCESS_TOKEN_GENERATOR)
 
 
 def _access_token(
@@ -179,6 +200,22 @@ def mint_dpop_requests(
     raws = mint_access_tokens(application, user_ids, scope, min(count, 500), jkt=key.thumbprint())
     nonce = current_nonce()
     return [(raws[i % len(raws)], dpop_proof(key, url, raws[i % len(raws)], nonce)) for i in range(count)]
+
+
+def mint_client_assertions(keyed: KeyedClient, count: int) -> list[tuple[str, ...]]:
+    """`count` client assertions (RFC 7523 §3) for Latch's issuer, one per token request: each
+    `jti` works once. Signed now, each valid for as long as Latch allows
+    (LATCH_CLIENT_ASSERTION_MAX_SECONDS), which a run must not outlast."""
+    client_id, now, audience = keyed.application.client_id, int(time.time()), settings.LATCH_ISSUER
+    header = json.dumps({"alg": "ES256", "kid": keyed.key.kid})
+    lifetime = settings.LATCH_CLIENT_ASSERTION_MAX_SECONDS
+    lines: list[tuple[str, ...]] = []
+    for _ in range(count):
+        claims = {"iss": client_id, "sub": client_id, "aud": audience, "iat": now, "exp": now + lifetime}
+        assertion = jws.JWS(json.dumps({**claims, "jti": secrets.token_urlsafe(16)}))
+        assertion.add_signature(keyed.key, alg="ES256", protected=header)
+        lines.append((assertion.serialize(compact=True),))
+    return lines
 
 
 @transaction.atomic
@@ -365,8 +402,10 @@ def security_checks() -> dict[str, Any]:
         fsync = cursor.fetchone()[0]
         cursor.execute("SHOW synchronous_commit")
         synchronous_commit = cursor.fetchone()[0]
+    # The private_key_jwt client has no secret at all (an empty one), which no hasher names.
     secrets_stored_as = {
-        secret.partition("$")[0] for secret in Application.objects.values_list("client_secret", flat=True)
+        secret.partition("$")[0]
+        for secret in Application.objects.exclude(client_secret="").values_list("client_secret", flat=True)
     }
     return {
         "fsync": fsync,

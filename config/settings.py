@@ -392,8 +392,18 @@ OAUTH2_PROVIDER = {
     # DOT's default looks the device code up in plaintext; apps/oauth/device_token.py checks the
     # code at the token endpoint instead (registered by apps/oauth/server.py).
     "OAUTH_PRE_TOKEN_VALIDATION": [],
-    "OIDC_TOKEN_ENDPOINT_AUTH_METHODS_SUPPORTED": ["client_secret_basic", "client_secret_post", "none"],
-    "OAUTH2_TOKEN_ENDPOINT_AUTH_METHODS_SUPPORTED": ["client_secret_basic", "client_secret_post", "none"],
+    "OIDC_TOKEN_ENDPOINT_AUTH_METHODS_SUPPORTED": [
+        "client_secret_basic",
+        "client_secret_post",
+        "private_key_jwt",
+        "none",
+    ],
+    "OAUTH2_TOKEN_ENDPOINT_AUTH_METHODS_SUPPORTED": [
+        "client_secret_basic",
+        "client_secret_post",
+        "private_key_jwt",
+        "none",
+    ],
     "OIDC_RP_INITIATED_LOGOUT_ENABLED": True,
     "OIDC_RP_INITIATED_LOGOUT_ALWAYS_PROMPT": True,
     "OIDC_RP_INITIATED_LOGOUT_STRICT_REDIRECT_URIS": True,
@@ -419,6 +429,17 @@ LATCH_DPOP_PROOF_SECONDS = env.int("LATCH_DPOP_PROOF_SECONDS", default=60)
 LATCH_DPOP_NONCE_SECONDS = env.int("LATCH_DPOP_NONCE_SECONDS", default=300)
 # §8, §9: proofs must carry the server's nonce, so that none can be made in advance.
 LATCH_DPOP_REQUIRE_NONCE = env.bool("LATCH_DPOP_REQUIRE_NONCE", default=True)
+
+# --- private_key_jwt client authentication (RFC 7523, apps/oauth/client_assertion.py) ----------
+# How far in the future a client assertion's `exp` may be: a short-lived assertion limits what a
+# stolen one is worth, and bounds how long its `jti` must be remembered.
+LATCH_CLIENT_ASSERTION_MAX_SECONDS = env.int("LATCH_CLIENT_ASSERTION_MAX_SECONDS", default=300)
+# Fetching a client's jwks_uri (apps/oauth/client_keys.py): the timeout, the most bytes read, how
+# long a fetched set is used, and how long after one fetch an unknown `kid` may cause another.
+LATCH_CLIENT_JWKS_FETCH_TIMEOUT = env.float("LATCH_CLIENT_JWKS_FETCH_TIMEOUT", default=3.0)
+LATCH_CLIENT_JWKS_MAX_BYTES = env.int("LATCH_CLIENT_JWKS_MAX_BYTES", default=65536)
+LATCH_CLIENT_JWKS_CACHE_SECONDS = env.int("LATCH_CLIENT_JWKS_CACHE_SECONDS", default=600)
+LATCH_CLIENT_JWKS_REFETCH_SECONDS = env.int("LATCH_CLIENT_JWKS_REFETCH_SECONDS", default=60)
 
 # --- Upstream providers and the token vault (apps/upstream) -----------------------------------
 # Upstream client secrets and members' upstream tokens are stored AES-256-GCM encrypted

@@ -2,8 +2,9 @@
 
 Introspection, pushed authorization requests (RFC 9126 §2) and device authorization (RFC 8628
 §3.1) authenticate the client exactly as the token endpoint does (RFC 6749 §2.3, §3.2.1), through
-the same validator: a confidential client by its secret (HTTP Basic or the body), a public one by
-naming itself with `client_id`.
+the same validator: a confidential client by its secret (HTTP Basic or the body) or a client
+assertion (private_key_jwt, RFC 7523; apps/oauth/client_assertion.py), a public one by naming
+itself with `client_id`.
 """
 
 from urllib.parse import urlencode

@@ -10,6 +10,7 @@ from django.urls import reverse
 from oauth2_provider.settings import oauth2_settings
 
 from apps.dpop.proofs import SUPPORTED_ALGORITHMS as DPOP_ALGORITHMS
+from apps.oauth.client_assertion import SIGNING_ALGORITHMS as ASSERTION_ALGORITHMS
 from apps.oauth.models import Acr
 from apps.oauth.scopes import SCOPES
 from apps.oauth.server import CODE_CHALLENGE_METHODS, SUPPORTED_GRANT_TYPES, SUPPORTED_RESPONSE_TYPES
@@ -40,6 +41,15 @@ def _endpoint(request: HttpRequest, issuer: str, name: str) -> str:
 def server_metadata(request: HttpRequest) -> dict:
     issuer = oauth2_settings.oidc_issuer(request)
     client_auth_methods = list(oauth2_settings.OIDC_TOKEN_ENDPOINT_AUTH_METHODS_SUPPORTED)
+    # RFC 8414 §2: the algorithms a private_key_jwt assertion may be signed with, per endpoint.
+    assertion_algorithms = (
+        {
+            f"{endpoint}_endpoint_auth_signing_alg_values_supported": list(ASSERTION_ALGORITHMS)
+            for endpoint in ("token", "revocation", "introspection")
+        }
+        if "private_key_jwt" in client_auth_methods
+        else {}
+    )
     return {
         "issuer": issuer,
         "authorization_endpoint": _endpoint(request, issuer, "authorize"),
@@ -60,6 +70,7 @@ def server_metadata(request: HttpRequest) -> dict:
         "revocation_endpoint_auth_methods_supported": client_auth_methods,
         # Introspection reveals token metadata, so only clients that can authenticate may use it.
         "introspection_endpoint_auth_methods_supported": [m for m in client_auth_methods if m != "none"],
+        **assertion_algorithms,
         "code_challenge_methods_supported": list(CODE_CHALLENGE_METHODS),
         "claims_supported": CLAIMS_SUPPORTED,
         "prompt_values_supported": ["none", "login", "consent"],

@@ -22,6 +22,7 @@ from oauth2_provider.models import (
 )
 
 from apps.core.fields import DigestField
+from apps.oauth import client_keys
 from apps.oauth.scopes import SCOPES
 
 # RFC 8693 §2.1; the grant is apps/oauth/token_exchange.py, allowed by a TokenExchangePolicy.
@@ -206,6 +207,11 @@ class Application(AbstractApplication):
             errors.setdefault("access_token_lifetime", []).append(
                 _("An access token must live at least one second; leave it empty for the server's default.")
             )
+        try:
+            client_keys.validate_registration(self)
+        except ValidationError as exc:
+            for name, messages in exc.message_dict.items():
+                errors.setdefault(name, []).extend(messages)
         if errors:
             raise ValidationError(errors)
 

@@ -3,6 +3,7 @@
 import logging
 import secrets
 from collections.abc import Iterable
+from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
@@ -41,15 +42,20 @@ def create_application(
     require_pushed_authorization_requests: bool = False,
     access_token_format: str = "opaque",  # noqa: S107 (a format's name, not a secret)
     access_token_lifetime: int | None = None,
+    token_endpoint_auth_method: str = "",
+    jwks: Any = None,
+    jwks_uri: str = "",
 ) -> tuple[Application, str | None]:
     """Register an application; returns it with its client secret, which is never readable again.
 
     `pkce_optional` lets an old confidential client leave PKCE out, `is_resource_server`
     lets it introspect every application's tokens, `require_dpop` refuses its token requests
     without a DPoP proof, `require_pushed_authorization_requests` makes it push its authorization
-    requests (RFC 9126), `access_token_format` "jwt" gives it RFC 9068 JWT access tokens, and
+    requests (RFC 9126), `access_token_format` "jwt" gives it RFC 9068 JWT access tokens,
     `access_token_lifetime` (seconds, None for the server's default) is how long its access tokens
-    live (see the model fields).
+    live, and `token_endpoint_auth_method` is the only way the app may authenticate: a
+    private_key_jwt app gets no secret, only its keys (`jwks` or `jwks_uri`,
+    apps/oauth/client_keys.py). See the model fields.
 
     Raises ValidationError when the registration is invalid (unknown scope, bad redirect URI, ...).
     """
@@ -69,12 +75,19 @@ def create_application(
         require_pushed_authorization_requests=require_pushed_authorization_requests,
         access_token_format=access_token_format,
         access_token_lifetime=access_token_lifetime,
+        token_endpoint_auth_method=token_endpoint_auth_method,
+        jwks=jwks,
+        jwks_uri=jwks_uri,
     )
     if client_id:
         application.client_id = client_id
-    secret = new_client_secret() if client_type == Application.CLIENT_CONFIDENTIAL else None
+    has_secret = (
+        client_type == Application.CLIENT_CONFIDENTIAL and token_endpoint_auth_method != "private_key_jwt"
+    )
+    secret = new_client_secret() if has_secret else None
     application.client_secret = secret or ""
-    # A public client has no secret; an empty one is stored as it is, never as a hash of "".
+    # A public or private_key_jwt client has no secret; an empty one is stored as it is, never as a
+    # hash of "" (and authenticate_client refuses every secret for private_key_jwt).
     application.hash_client_secret = secret is not None
     application.full_clean()
     application.save()

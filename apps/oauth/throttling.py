@@ -9,6 +9,9 @@ server process agrees and a block lifts by itself when the window ends.
   instead of 401, but a request that authenticates still succeeds. Client ids are public, so
   blocking such a client outright would let anyone lock a real app out, and its secret cannot be
   guessed anyway.
+- Per client id, for a private_key_jwt app (which accepts no secret, and whose key cannot be
+  guessed): as for a generated secret. The client id of a request with a client assertion is the
+  one the assertion claims.
 - Per client id, for any other stored secret (one an older installation stored with DOT's PBKDF2
   hasher, chosen by a person and perhaps guessable): past the limit, *every* attempt gets 429, the
   right secret too, until the window ends. Otherwise a guesser would still learn from each attempt
@@ -29,7 +32,7 @@ from django.core.cache import cache
 from django.http import HttpRequest
 
 from apps.accounts.ip import client_ip
-from apps.oauth import lookups
+from apps.oauth import client_assertion, lookups
 from apps.oauth.hashers import is_generated_secret
 from apps.oauth.models import Application
 
@@ -49,7 +52,8 @@ def client_limit() -> Limit:
 
 
 def presented_client_id(request: HttpRequest) -> str:
-    """The client id a request claims, from HTTP Basic or the form body; "" when there is none."""
+    """The client id a request claims: from HTTP Basic, a client assertion's `sub` (unverified,
+    apps/oauth/client_assertion.py), or the form body's client_id; "" when there is none."""
     header = request.headers.get("Authorization", "")
     scheme, _, credentials = header.partition(" ")
     if scheme.lower() == "basic" and credentials:
@@ -58,6 +62,8 @@ def presented_client_id(request: HttpRequest) -> str:
         except (binascii.Error, UnicodeDecodeError):
             return ""
         return unquote_plus(decoded.partition(":")[0])
+    if assertion := request.POST.get("client_assertion"):
+        return client_assertion.claimed_client_id(assertion) or request.POST.get("client_id", "")
     return request.POST.get("client_id", "")
 
 
@@ -77,9 +83,11 @@ def _has_guessable_secret(client_id: str) -> bool:
         application = lookups.application_by_client_id.first(client_id)
     except ValueError:  # an id the database cannot represent (a NUL byte): no such client
         return False
+    # A private_key_jwt app accepts no secret at all: there is nothing to guess.
     return (
         application is not None
         and application.client_type == Application.CLIENT_CONFIDENTIAL
+        and application.token_endpoint_auth_method != "private_key_jwt"
         and not is_generated_secret(application.client_secret)
     )
 

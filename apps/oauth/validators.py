@@ -1,11 +1,13 @@
 """Latch's OAuth2Validator: DOT's documented hook for every protocol decision Latch makes its own."""
 
 import json
+import logging
 import time
 import uuid
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from urllib.parse import urlsplit
 
 from django.db import router, transaction
 from django.http import HttpRequest
@@ -18,7 +20,7 @@ from oauthlib.oauth2.rfc6749 import errors, utils
 from apps.audit import services as audit
 from apps.audit.models import AuditEvent
 from apps.core.fields import Digest, sha256_hex
-from apps.oauth import dpop_binding, dpop_resource, keys, lookups
+from apps.oauth import client_assertion, dpop_binding, dpop_resource, keys, lookups
 from apps.oauth.device_validator import DeviceCodeValidatorMixin
 from apps.oauth.models import (
     TOKEN_EXCHANGE_GRANT_TYPE,
@@ -31,6 +33,8 @@ from apps.oauth.models import (
     SignInRecord,
     TokenExchangePolicy,
 )
+
+logger = logging.getLogger(__name__)
 
 # Shown in the admin to recognise a token: 6 base64url characters are 36 of a token's 256 random
 # bits (apps/oauth/tokens.py), which leaves 220 unknown.
@@ -134,10 +138,33 @@ class LatchRequestState:
     # The claims of the JWT access token this request signed (apps/oauth/jwt_access_tokens.py), for
     # its stored row: the same `exp` and `jti`. None for an opaque token.
     access_token_claims: dict | None = None
+    # The client assertion that authenticated this request, and its client: oauthlib's device
+    # grant authenticates the client twice per request, and the second check must not take the
+    # assertion's spent jti for a replay.
+    assertion_authenticated: tuple[str, Application] | None = None
 
 
 # A key no attribute syntax can produce, so no code sets it by accident either.
 STATE_KEY = "latch:request-state"
+
+
+def client_assertion_parameters(request) -> tuple[str | None, str | None] | None:
+    """The request's (client_assertion_type, client_assertion) when it sends either; else None.
+
+    Read with getattr on purpose: these are the client's parameters (oauthlib's Request answers
+    them from its body), not state Latch sets.
+    """
+    assertion_type = getattr(request, "client_assertion_type", None)
+    assertion = getattr(request, "client_assertion", None)
+    if assertion_type is None and assertion is None:
+        return None
+    return assertion_type, assertion
+
+
+def basic_credentials_sent(request) -> bool:
+    """Whether the request has an HTTP Basic Authorization header (RFC 6749 §2.3.1)."""
+    header = request.headers.get("Authorization") or request.headers.get("HTTP_AUTHORIZATION") or ""
+    return header.split(" ", 1)[0].lower() == "basic"
 
 
 def request_state(request) -> LatchRequestState:
@@ -206,19 +233,85 @@ class LatchOAuth2Validator(DeviceCodeValidatorMixin, OAuth2Validator):
                 request.client = None
         return super()._load_application(client_id, request)
 
-    def authenticate_client(self, request, *args, **kwargs) -> bool:
-        """Only a confidential client can authenticate: a public one has no secret to prove.
+    def client_authentication_required(self, request, *args, **kwargs) -> bool:
+        """DOT's answer, and always yes for a request with a client assertion: it may carry no
+        client_id at all (RFC 7523 §3: the client is the assertion's `sub`)."""
+        if client_assertion_parameters(request):
+            return True
+        return super().client_authentication_required(request, *args, **kwargs)
 
+    def authenticate_client(self, request, *args, **kwargs) -> bool:
+        """A client assertion (private_key_jwt), or DOT's secret check; then the app's own method.
+
+        Only a confidential client can authenticate: a public one has no secret to prove.
         Without this, a public client (whose stored secret is empty) would "authenticate" with an
         empty secret and pass as authenticated at endpoints that require it, such as introspection.
         The one exception is a device's poll of the token endpoint (RFC 8628 §3.4), where a public
         client sends only its client_id, as at the authorization code grant.
+
+        An app registered for one method (Application.token_endpoint_auth_method) is refused any
+        other: a private_key_jwt app any secret (an empty one would otherwise match its empty stored
+        secret), a client_secret_basic app a secret in the body, a client_secret_post app HTTP
+        Basic. "" accepts a secret either way, as before.
         """
+        if client_assertion_parameters(request):
+            return self._authenticate_by_assertion(request)
         if not super().authenticate_client(request, *args, **kwargs):
+            return False
+        method = request.client.token_endpoint_auth_method
+        basic, body_secret = basic_credentials_sent(request), bool(request.client_secret)
+        if (
+            method == "private_key_jwt"
+            or (method == "client_secret_basic" and (body_secret or not basic))
+            or (method == "client_secret_post" and basic)
+        ):
             return False
         if request_state(request).device_poll:
             return True
         return request.client.client_type == Application.CLIENT_CONFIDENTIAL
+
+    def _authenticate_by_assertion(self, request) -> bool:
+        """RFC 7523 §3 (apps/oauth/client_assertion.py) for the client the assertion names.
+
+        One method per request (RFC 6749 §2.3): an assertion with a secret or HTTP Basic is
+        refused. A client_id sent beside it must be the assertion's. On failure the client is not
+        left on the request, so nothing after this can mistake it for authenticated.
+        """
+        assertion_type, assertion = client_assertion_parameters(request) or (None, None)
+        assertion = assertion if isinstance(assertion, str) else ""
+        state = request_state(request)
+        if state.assertion_authenticated and state.assertion_authenticated[0] == assertion:
+            request.client = state.assertion_authenticated[1]
+            return True
+        client_id = client_assertion.claimed_client_id(assertion)
+        if (
+            assertion_type != client_assertion.ASSERTION_TYPE
+            or not client_id
+            or basic_credentials_sent(request)
+            or request.client_secret
+            or (request.client_id and request.client_id != client_id)
+            or self._load_application(client_id, request) is None
+        ):
+            request.client = None
+            return False
+        client = request.client
+        if client.token_endpoint_auth_method != "private_key_jwt" or client.client_type != (
+            Application.CLIENT_CONFIDENTIAL
+        ):
+            request.client = None
+            return False
+        accepted = client_assertion.audiences(
+            oauth2_settings.oidc_issuer(request), urlsplit(request.uri).path
+        )
+        try:
+            client_assertion.verify(assertion, client, accepted_audiences=accepted)
+        except client_assertion.InvalidAssertion as refused:
+            logger.info("oauth.client_assertion_refused client=%r reason=%s", client_id, refused)
+            request.client = None
+            return False
+        request.client_id = client_id
+        state.assertion_authenticated = (assertion, client)
+        return True
 
     def validate_grant_type(self, client_id, grant_type, client, request, *args, **kwargs) -> bool:
         """DOT's, and then RFC 9449 §5.2: an app that requires DPoP sends a proof (every grant asks

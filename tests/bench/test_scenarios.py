@@ -23,6 +23,7 @@ def test_spending_scenarios_take_a_fresh_line_per_request(tmp_path):
 
     assert [name for name, s in found.items() if s.lines is Lines.SPEND] == [
         "dpop_resource",
+        "private_key_jwt",
         "refresh",
         "code",
     ]

@@ -69,3 +69,18 @@ def test_seeded_jwt_access_tokens_are_signed_at_jwts_the_api_accepts(fixtures):
     response = Client().get("/api/v1/members/me", HTTP_AUTHORIZATION=f"Bearer {token}")
     assert response.status_code == 200, response.content
     assert '"sub"' in response.content.decode()
+
+
+def test_seeded_client_assertions_each_get_a_token_once(fixtures):
+    lines = seed.mint_client_assertions(fixtures.keyed, 2)
+
+    for (assertion,) in lines:
+        body = {
+            "grant_type": "client_credentials",
+            "scope": "member-read",
+            "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+            "client_assertion": assertion,
+        }
+        assert Client().post("/oauth/token", body).status_code == 200
+        assert Client().post("/oauth/token", body).status_code == 401  # its jti is spent
+    assert len({assertion for (assertion,) in lines}) == 2

@@ -1,3 +1,4 @@
+import json
 import re
 
 import pytest
@@ -7,6 +8,7 @@ from apps.oauth.models import AccessToken, Application, Grant, RefreshToken
 from tests.accounts.factories import UserFactory
 from tests.accounts.mfa import staff_browser
 from tests.oauth import flow
+from tests.oauth.assertions import client_key, jwks
 from tests.oauth.factories import ApplicationFactory
 
 pytestmark = pytest.mark.django_db
@@ -201,3 +203,30 @@ def test_members_cannot_reach_the_admin():
     browser.force_login(UserFactory())
 
     assert browser.get("/admin/oauth/application/").status_code == 302
+
+
+def test_admin_refuses_a_private_key_in_a_private_key_jwt_apps_jwks(admin_browser):
+    """The admin shows clean()'s message (apps/oauth/client_keys.py) and stores nothing."""
+    response = admin_browser.post(
+        "/admin/oauth/application/add/",
+        add_form(
+            token_endpoint_auth_method="private_key_jwt",
+            jwks=json.dumps({"keys": [client_key().private()]}),
+        ),
+    )
+
+    assert response.status_code == 200
+    assert "holds private key material" in response.content.decode()
+    assert not Application.objects.exists()
+
+
+def test_admin_registers_a_private_key_jwt_app_with_its_public_keys(admin_browser):
+    response = admin_browser.post(
+        "/admin/oauth/application/add/",
+        add_form(token_endpoint_auth_method="private_key_jwt", jwks=json.dumps(jwks(client_key()))),
+    )
+
+    assert response.status_code == 200, response.content
+    application = Application.objects.get(name="Planner")
+    assert application.token_endpoint_auth_method == "private_key_jwt"
+    assert application.jwks == jwks(client_key())

@@ -138,8 +138,8 @@ def test_id_tokens_are_advertised_as_rs256_only(metadata):
     assert metadata["subject_types_supported"] == ["public"]
 
 
-def test_token_and_revocation_endpoints_accept_basic_post_and_public_clients(metadata):
-    expected = ["client_secret_basic", "client_secret_post", "none"]
+def test_token_and_revocation_endpoints_accept_basic_post_private_key_jwt_and_public_clients(metadata):
+    expected = ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"]
     assert metadata["token_endpoint_auth_methods_supported"] == expected
     assert metadata["revocation_endpoint_auth_methods_supported"] == expected
 
@@ -148,7 +148,14 @@ def test_introspection_endpoint_requires_client_authentication(metadata):
     methods = metadata["introspection_endpoint_auth_methods_supported"]
 
     assert "none" not in methods
-    assert methods == ["client_secret_basic", "client_secret_post"]
+    assert methods == ["client_secret_basic", "client_secret_post", "private_key_jwt"]
+
+
+def test_private_key_jwt_signing_algorithms_are_advertised_per_endpoint_and_are_asymmetric(metadata):
+    for endpoint in ("token", "revocation", "introspection"):
+        algorithms = metadata[f"{endpoint}_endpoint_auth_signing_alg_values_supported"]
+        assert algorithms == ["RS256", "PS256", "ES256", "ES384", "ES512", "EdDSA"]
+        assert not any(alg.startswith("HS") or alg == "none" for alg in algorithms)
 
 
 def test_authorization_response_iss_and_no_request_objects_are_advertised(metadata):

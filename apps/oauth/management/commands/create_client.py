@@ -67,9 +67,21 @@ class Command(BaseCommand):
             help="How long the app's access tokens live; the server's default (LATCH_ACCESS_TOKEN_SECONDS) "
             "if left out.",
         )
+        parser.add_argument(
+            "--auth-method",
+            default="",
+            dest="token_endpoint_auth_method",
+            choices=["client_secret_basic", "client_secret_post", "private_key_jwt", "none"],
+            help="The only way the app may authenticate (default: by client type). private_key_jwt "
+            "needs --jwks-file or --jwks-uri, and no secret is generated.",
+        )
+        keys = parser.add_mutually_exclusive_group()
+        keys.add_argument("--jwks-file", help="A JSON file with the app's public keys (a JWKS).")
+        keys.add_argument("--jwks-uri", default="", help="An https URL serving the app's public keys.")
         parser.add_argument("--json", action="store_true", help="Print one JSON object, for scripts.")
 
     def handle(self, *args, **options) -> None:
+        jwks = self._read_jwks(options["jwks_file"]) if options["jwks_file"] else None
         try:
             application, secret = services.create_application(
                 name=options["name"],
@@ -87,6 +99,9 @@ class Command(BaseCommand):
                 require_pushed_authorization_requests=options["require_pushed_authorization_requests"],
                 access_token_format=options["access_token_format"],
                 access_token_lifetime=options["access_token_lifetime"],
+                token_endpoint_auth_method=options["token_endpoint_auth_method"],
+                jwks=jwks,
+                jwks_uri=options["jwks_uri"],
             )
         except ValidationError as exc:
             problems = "; ".join(f"{field}: {' '.join(msgs)}" for field, msgs in exc.message_dict.items())
@@ -107,5 +122,15 @@ class Command(BaseCommand):
         if secret:
             self.stdout.write(f"client_secret: {secret}")
             self.stdout.write(self.style.WARNING("Store the secret now: Latch keeps only a digest of it."))
+        elif application.token_endpoint_auth_method == "private_key_jwt":
+            self.stdout.write("client_secret: none (private_key_jwt: sign assertions with the app's key)")
         else:
             self.stdout.write("client_secret: none (public client: use PKCE)")
+
+    @staticmethod
+    def _read_jwks(path: str) -> object:
+        try:
+            with open(path, encoding="utf-8") as file:
+                return json.load(file)
+        except (OSError, ValueError) as exc:
+            raise CommandError(f"The application was not created. --jwks-file: {exc}") from exc
