@@ -40,7 +40,7 @@ def _endpoint(request: HttpRequest, issuer: str, name: str) -> str:
 def server_metadata(request: HttpRequest) -> dict:
     issuer = oauth2_settings.oidc_issuer(request)
     client_auth_methods = list(oauth2_settings.OIDC_TOKEN_ENDPOINT_AUTH_METHODS_SUPPORTED)
-    return {
+    metadata = {
         "issuer": issuer,
         "authorization_endpoint": _endpoint(request, issuer, "authorize"),
         "token_endpoint": _endpoint(request, issuer, "token"),
@@ -76,3 +76,7 @@ def server_metadata(request: HttpRequest) -> dict:
         # RFC 9449 §5.1: the algorithms a DPoP proof may be signed with (apps/dpop/proofs.py).
         "dpop_signing_alg_values_supported": list(DPOP_ALGORITHMS),
     }
+    if settings.LATCH_CLIENT_REGISTRATION:
+        # RFC 8414 §2 / RFC 7591 §3: registering needs an initial access token an administrator issued.
+        metadata["registration_endpoint"] = _endpoint(request, issuer, "client-registration")
+    return metadata

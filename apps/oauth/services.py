@@ -39,13 +39,20 @@ def create_application(
     is_resource_server: bool = False,
     require_dpop: bool = False,
     require_pushed_authorization_requests: bool = False,
+    token_endpoint_auth_method: str = "",
+    jwks: dict | None = None,
+    jwks_uri: str = "",
+    backchannel_logout_uri: str = "",
+    backchannel_logout_session_required: bool = False,
+    registration_source: str = Application.RegistrationSource.MANUAL,
 ) -> tuple[Application, str | None]:
     """Register an application; returns it with its client secret, which is never readable again.
 
     `pkce_optional` lets an old confidential client leave PKCE out, `is_resource_server`
     lets it introspect every application's tokens, `require_dpop` refuses its token requests
     without a DPoP proof, `require_pushed_authorization_requests` makes it push its authorization
-    requests (RFC 9126) (see the model fields).
+    requests (RFC 9126) (see the model fields). `registration_source` is DOT's record of how the
+    application came to be (RFC 7591 registrations are "dcr", apps/registration).
 
     Raises ValidationError when the registration is invalid (unknown scope, bad redirect URI, ...).
     """
@@ -63,6 +70,12 @@ def create_application(
         is_resource_server=is_resource_server,
         require_dpop=require_dpop,
         require_pushed_authorization_requests=require_pushed_authorization_requests,
+        token_endpoint_auth_method=token_endpoint_auth_method,
+        jwks=jwks,
+        jwks_uri=jwks_uri,
+        backchannel_logout_uri=backchannel_logout_uri,
+        backchannel_logout_session_required=backchannel_logout_session_required,
+        registration_source=registration_source,
     )
     if client_id:
         application.client_id = client_id
