@@ -121,6 +121,16 @@ def initial_token_revoke(
     return bool(revoked)
 
 
+def initial_token_check(value: str) -> None:
+    """InvalidToken unless the token could register a client now (client_register checks it again, locked).
+
+    So that a wrong token is told it is wrong before anything about its body is.
+    """
+    token = InitialAccessToken.objects.filter(token=value).first()
+    if token is None or not token.is_usable():
+        raise InvalidToken("The initial access token is unknown, expired, revoked or used up.")
+
+
 def client_register(*, initial_token: str, data: dict[str, Any], request: HttpRequest) -> Registered:
     """Register a client with an initial access token (RFC 7591 §3); raises InvalidToken or InvalidMetadata.
 

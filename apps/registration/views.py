@@ -101,6 +101,7 @@ class RegistrationView(RegistrationEndpoint):
         if initial_token is None:
             return self.refused_token(request, "An initial access token (Bearer) is required.")
         try:
+            services.initial_token_check(initial_token)
             data = self.metadata(request)
             registered = services.client_register(initial_token=initial_token, data=data, request=request)
         except services.InvalidToken as refused:
