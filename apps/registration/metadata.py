@@ -176,11 +176,11 @@ def _string(data: dict[str, Any], name: str, *, max_length: int) -> str:
     return value
 
 
-def _check_text(name: str, value: str, max_length: int) -> None:
+def _check_text(name: str, value: str, max_length: int, error: str = "invalid_client_metadata") -> None:
     if len(value) > max_length:
-        raise InvalidMetadata(f"{name} is longer than {max_length} characters.")
+        raise InvalidMetadata(f"{name} is longer than {max_length} characters.", error)
     if any(ord(character) < 0x20 or ord(character) == 0x7F for character in value):
-        raise InvalidMetadata(f"{name} must not contain control characters.")
+        raise InvalidMetadata(f"{name} must not contain control characters.", error)
 
 
 def _boolean(data: dict[str, Any], name: str) -> bool:
@@ -271,7 +271,7 @@ def _client_keys(data: dict[str, Any], method: str) -> tuple[dict | None, str]:
 
 
 def _split(name: str, uri: str, error: str):
-    _check_text(name, uri, MAX_URI_LENGTH)
+    _check_text(name, uri, MAX_URI_LENGTH, error)
     if not uri or any(character.isspace() for character in uri):
         raise InvalidMetadata(f"{name} must be a URI without spaces: {uri!r}.", error)
     try:
