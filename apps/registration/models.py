@@ -68,7 +68,7 @@ class InitialAccessToken(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.token_prefix}… ({self.description or self.created:%Y-%m-%d})"
+        return f"{self.token_prefix}… ({self.description or f'{self.created:%Y-%m-%d}'})"
 
     def is_usable(self, now=None) -> bool:
         """Not revoked, not expired and not spent."""
