@@ -9,10 +9,10 @@ from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
-from django.template.response import TemplateResponse
 from django.utils import timezone
 from django.utils.translation import ngettext
 
+from apps.oauth.admin_classes import shown_once_page
 from apps.oauth.forms import scope_choices
 from apps.registration import services
 from apps.registration.models import ClientRegistration, InitialAccessToken
@@ -92,21 +92,15 @@ class InitialAccessTokenAdmin(admin.ModelAdmin):
 
 
 def issued_page(request: HttpRequest, token: InitialAccessToken, value: str) -> HttpResponse:
-    """The one page that ever shows an initial access token; it must not be cached anywhere."""
-    response = TemplateResponse(
+    """The one page that ever shows an initial access token."""
+    return shown_once_page(
         request,
         "admin/registration/initialaccesstoken/issued.html",
-        {
-            "title": "Initial access token",
-            "token": token,
-            "value": value,
-            "opts": InitialAccessToken._meta,
-            "site_header": admin.site.site_header,
-            "has_permission": True,
-        },
+        "Initial access token",
+        InitialAccessToken._meta,
+        token=token,
+        value=value,
     )
-    response["Cache-Control"] = "no-store"
-    return response
 
 
 @admin.register(ClientRegistration)
