@@ -19,7 +19,6 @@ cannot make it fit:
 Latch keeps DOT's `registration_source` field ("dcr") for provenance.
 """
 
-import logging
 import secrets
 from dataclasses import dataclass
 from typing import Any
@@ -38,8 +37,6 @@ from apps.oauth.scopes import SCOPES
 from apps.oauth.services import create_application
 from apps.registration.metadata import InvalidMetadata, client_metadata, invalid_metadata_of
 from apps.registration.models import TOKEN_PREFIX_LENGTH, ClientRegistration, InitialAccessToken
-
-logger = logging.getLogger(__name__)
 
 
 class InvalidToken(Exception):
@@ -121,16 +118,6 @@ def initial_token_revoke(
     return bool(revoked)
 
 
-def initial_token_check(value: str) -> None:
-    """InvalidToken unless the token could register a client now (client_register checks it again, locked).
-
-    So that a wrong token is told it is wrong before anything about its body is.
-    """
-    token = InitialAccessToken.objects.filter(token=value).first()
-    if token is None or not token.is_usable():
-        raise InvalidToken("The initial access token is unknown, expired, revoked or used up.")
-
-
 def client_register(*, initial_token: str, data: dict[str, Any], request: HttpRequest) -> Registered:
     """Register a client with an initial access token (RFC 7591 §3); raises InvalidToken or InvalidMetadata.
 
@@ -185,21 +172,6 @@ def client_register(*, initial_token: str, data: dict[str, Any], request: HttpRe
     # A private_key_jwt client authenticates with its keys: the secret stored for it is never shown.
     shown = secret if metadata.token_endpoint_auth_method != "private_key_jwt" else None
     return Registered(registration, shown, registration_token)
-
-
-def registration_for(*, client_id: str, registration_access_token: str) -> ClientRegistration:
-    """The registration this token manages, if it is this client's (RFC 7592 §2); else InvalidToken.
-
-    An application an administrator created has no registration, so no token manages it.
-    """
-    registration = (
-        ClientRegistration.objects.select_related("application")
-        .filter(registration_access_token=registration_access_token)
-        .first()
-    )
-    if registration is None or registration.application.client_id != client_id:
-        raise InvalidToken("The registration access token is not valid for this client.")
-    return registration
 
 
 def client_registration_update(

@@ -14,7 +14,7 @@ from oauth2_provider.utils import parse_bearer_token
 from apps.audit import services as audit
 from apps.audit.models import AuditEvent
 from apps.oauth.views import oauth_error
-from apps.registration import services
+from apps.registration import selectors, services
 from apps.registration.metadata import MAX_BODY_BYTES, InvalidMetadata, parse_body, registered_metadata
 from apps.registration.models import ClientRegistration
 from apps.registration.throttling import registration_blocked_for, registration_token_failed
@@ -101,7 +101,7 @@ class RegistrationView(RegistrationEndpoint):
         if initial_token is None:
             return self.refused_token(request, "An initial access token (Bearer) is required.")
         try:
-            services.initial_token_check(initial_token)
+            selectors.initial_token_check(initial_token)
             data = self.metadata(request)
             registered = services.client_register(initial_token=initial_token, data=data, request=request)
         except services.InvalidToken as refused:
@@ -127,7 +127,7 @@ class ClientConfigurationView(RegistrationEndpoint):
         token = self.bearer_token(request)
         if token is None:
             raise services.InvalidToken("A registration access token (Bearer) is required.")
-        return services.registration_for(client_id=client_id, registration_access_token=token)
+        return selectors.registration_for(client_id=client_id, registration_access_token=token)
 
     def get(self, request: HttpRequest, client_id: str) -> HttpResponse:
         try:
