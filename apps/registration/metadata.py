@@ -140,6 +140,9 @@ def client_metadata(data: dict[str, Any], *, scope_ceiling: list[str]) -> Client
         raise InvalidMetadata(
             "redirect_uris are only for the authorization_code grant.", "invalid_redirect_uri"
         )
+    client_name = _string(data, "client_name", max_length=255).strip()
+    if grant_type != Application.GRANT_CLIENT_CREDENTIALS and not client_name:
+        raise InvalidMetadata("client_name is required: members see it when they are asked to allow the app.")
     return ClientMetadata(
         grant_type=grant_type,
         client_type=client_type,
@@ -150,7 +153,7 @@ def client_metadata(data: dict[str, Any], *, scope_ceiling: list[str]) -> Client
             for uri in _string_list(data, "post_logout_redirect_uris", default=[])
         ],
         scopes=_scopes(data, scope_ceiling, wants_refresh=wants_refresh),
-        client_name=_string(data, "client_name", max_length=255),
+        client_name=client_name,
         client_uri=_https_uri(data, "client_uri"),
         logo_uri=_https_uri(data, "logo_uri"),
         jwks=jwks,

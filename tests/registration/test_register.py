@@ -64,6 +64,15 @@ def test_a_registered_client_is_stored_safely_and_without_special_powers():
     assert stored.uses == 1
 
 
+@pytest.mark.parametrize("name", [..., "", "   ", None])
+def test_an_app_members_are_asked_to_allow_must_have_a_name(name):
+    response = register(initial_token(), code_client_metadata(client_name=name))
+
+    assert response.status_code == 400
+    assert "client_name" in response.json()["error_description"]
+    assert not Application.objects.exists()
+
+
 def test_a_public_client_has_no_secret():
     body = register(initial_token(), code_client_metadata(token_endpoint_auth_method="none")).json()
 
@@ -136,6 +145,7 @@ def test_a_client_credentials_client_registers_without_redirect_uris():
 def test_a_device_client_registers_as_a_public_client():
     token = initial_token()
     metadata = {
+        "client_name": "Kiosk display",
         "grant_types": ["urn:ietf:params:oauth:grant-type:device_code", "refresh_token"],
         "token_endpoint_auth_method": "none",
         "scope": "openid offline_access",
