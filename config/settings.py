@@ -74,6 +74,7 @@ INSTALLED_APPS = [
     "apps.checkout",
     "apps.demo",
     "apps.upstream",
+    "apps.registration",
 ]
 
 MIDDLEWARE = [
@@ -135,6 +136,12 @@ LATCH_DEVICE_CODE_SECONDS = env.int("LATCH_DEVICE_CODE_SECONDS", default=600)
 LATCH_USER_CODE_FAILURES_PER_SESSION = env.int("LATCH_USER_CODE_FAILURES_PER_SESSION", default=5)
 LATCH_USER_CODE_FAILURES_PER_IP = env.int("LATCH_USER_CODE_FAILURES_PER_IP", default=20)
 LATCH_USER_CODE_FAILURE_WINDOW = env.int("LATCH_USER_CODE_FAILURE_WINDOW", default=300)
+# Dynamic client registration (RFC 7591/7592, apps/registration): off unless turned on; even then
+# only with an initial access token an administrator issued. Wrong bearer tokens at /oauth/register
+# per IP address and window before 429.
+LATCH_CLIENT_REGISTRATION = env.bool("LATCH_CLIENT_REGISTRATION", default=False)
+LATCH_REGISTRATION_TOKEN_FAILURES_PER_IP = env.int("LATCH_REGISTRATION_TOKEN_FAILURES_PER_IP", default=10)
+LATCH_REGISTRATION_TOKEN_FAILURE_WINDOW = env.int("LATCH_REGISTRATION_TOKEN_FAILURE_WINDOW", default=300)
 
 AUTH_USER_MODEL = "accounts.User"
 # Sessions in the database under a digest of their key (apps/accounts/sessions.py).

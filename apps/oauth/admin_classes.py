@@ -18,21 +18,32 @@ from apps.oauth.forms import ApplicationAdminForm
 from apps.oauth.models import Application
 
 
-def credentials_page(request: HttpRequest, credentials: list[tuple[Application, str | None]]) -> HttpResponse:
-    """The one page that ever shows a client secret; it must not be cached anywhere."""
+def shown_once_page(request: HttpRequest, template: str, title: str, opts, **context) -> HttpResponse:
+    """An admin page showing a secret for the only time; it must not be cached anywhere."""
     response = TemplateResponse(
         request,
-        "admin/oauth/application/credentials.html",
+        template,
         {
-            "title": "Client credentials",
-            "credentials": credentials,
-            "opts": Application._meta,
+            "title": title,
+            "opts": opts,
             "site_header": admin.site.site_header,
             "has_permission": True,
+            **context,
         },
     )
     response["Cache-Control"] = "no-store"
     return response
+
+
+def credentials_page(request: HttpRequest, credentials: list[tuple[Application, str | None]]) -> HttpResponse:
+    """The one page that ever shows a client secret."""
+    return shown_once_page(
+        request,
+        "admin/oauth/application/credentials.html",
+        "Client credentials",
+        Application._meta,
+        credentials=credentials,
+    )
 
 
 # Switches that weaken, widen or harden what an application may do: a change records old and new.

@@ -50,7 +50,7 @@ def server_metadata(request: HttpRequest) -> dict:
         if "private_key_jwt" in client_auth_methods
         else {}
     )
-    return {
+    metadata = {
         "issuer": issuer,
         "authorization_endpoint": _endpoint(request, issuer, "authorize"),
         "token_endpoint": _endpoint(request, issuer, "token"),
@@ -87,3 +87,7 @@ def server_metadata(request: HttpRequest) -> dict:
         # RFC 9449 §5.1: the algorithms a DPoP proof may be signed with (apps/dpop/proofs.py).
         "dpop_signing_alg_values_supported": list(DPOP_ALGORITHMS),
     }
+    if settings.LATCH_CLIENT_REGISTRATION:
+        # RFC 8414 §2 / RFC 7591 §3: registering needs an initial access token an administrator issued.
+        metadata["registration_endpoint"] = _endpoint(request, issuer, "client-registration")
+    return metadata

@@ -3,7 +3,6 @@
 import logging
 import secrets
 from collections.abc import Iterable
-from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
@@ -43,8 +42,11 @@ def create_application(
     access_token_format: str = "opaque",  # noqa: S107 (a format's name, not a secret)
     access_token_lifetime: int | None = None,
     token_endpoint_auth_method: str = "",
-    jwks: Any = None,
+    jwks: object = None,  # a JWKS; clean() refuses anything else
     jwks_uri: str = "",
+    backchannel_logout_uri: str = "",
+    backchannel_logout_session_required: bool = False,
+    registration_source: str = Application.RegistrationSource.MANUAL,
 ) -> tuple[Application, str | None]:
     """Register an application; returns it with its client secret, which is never readable again.
 
@@ -55,7 +57,8 @@ def create_application(
     `access_token_lifetime` (seconds, None for the server's default) is how long its access tokens
     live, and `token_endpoint_auth_method` is the only way the app may authenticate: a
     private_key_jwt app gets no secret, only its keys (`jwks` or `jwks_uri`,
-    apps/oauth/client_keys.py). See the model fields.
+    apps/oauth/client_keys.py). `registration_source` is DOT's record of how the application came
+    to be (RFC 7591 registrations are "dcr", apps/registration). See the model fields.
 
     Raises ValidationError when the registration is invalid (unknown scope, bad redirect URI, ...).
     """
@@ -78,6 +81,9 @@ def create_application(
         token_endpoint_auth_method=token_endpoint_auth_method,
         jwks=jwks,
         jwks_uri=jwks_uri,
+        backchannel_logout_uri=backchannel_logout_uri,
+        backchannel_logout_session_required=backchannel_logout_session_required,
+        registration_source=registration_source,
     )
     if client_id:
         application.client_id = client_id

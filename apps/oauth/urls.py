@@ -10,6 +10,7 @@ from apps.oauth import device_views, views
 from apps.oauth.logout import LogoutView
 from apps.oauth.par_view import PushedAuthorizationRequestView
 from apps.oauth.resource_metadata import API_PATH, ProtectedResourceMetadataView
+from apps.registration.views import ClientConfigurationView, RegistrationView
 
 app_name = "oauth2_provider"
 
@@ -48,4 +49,7 @@ urlpatterns = [
         name="device-authorization",
     ),
     path("oauth/device", device_views.DeviceView.as_view(), name="device"),
+    # RFC 7591 / RFC 7592 (apps/registration); off unless LATCH_CLIENT_REGISTRATION.
+    path("oauth/register", RegistrationView.as_view(), name="client-registration"),
+    path("oauth/register/<str:client_id>", ClientConfigurationView.as_view(), name="client-configuration"),
 ]
