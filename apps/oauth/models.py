@@ -5,6 +5,7 @@ All five are swapped from the first migration so that later changes never need a
 
 import uuid
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -199,8 +200,35 @@ class Application(AbstractApplication):
             errors.setdefault("pkce_optional", []).append(
                 _("Only a confidential authorization-code app may leave PKCE out; a public one never may.")
             )
+        if problem := backchannel_logout_uri_problem(self.backchannel_logout_uri):
+            errors.setdefault("backchannel_logout_uri", []).append(problem)
+        if self.backchannel_logout_session_required and not self.backchannel_logout_uri:
+            errors.setdefault("backchannel_logout_session_required", []).append(
+                _("Give a back-channel logout URI first.")
+            )
         if errors:
             raise ValidationError(errors)
+
+
+def backchannel_logout_uri_problem(uri: str) -> str:
+    """Why `uri` cannot be a back-channel logout URI, or "" (OIDC Back-Channel Logout §2.2).
+
+    An absolute https URL without a fragment; it may have a query. Plain http only in DEBUG (an app
+    on the developer's machine): the logout token is a signed statement about a member, sent
+    server-to-server, and must not cross the network readable or rewritable.
+    """
+    if not uri:
+        return ""
+    parts = urlsplit(uri)
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        return _("Give an absolute https URL.")
+    if parts.scheme == "http" and not settings.DEBUG:
+        return _("The URL must be https.")
+    if parts.fragment or uri.endswith("#"):
+        return _("The URL must not have a fragment (#...).")
+    if parts.username is not None or parts.password is not None:
+        return _("The URL must not hold a user name or password.")
+    return ""
 
 
 class Acr(models.TextChoices):
@@ -238,6 +266,9 @@ class SignInRecord(models.Model):
     )
     acr = models.CharField(_("authentication level"), max_length=64, choices=Acr, blank=True)
     auth_time = models.DateTimeField(_("signed in"), null=True, blank=True)
+    # The member's browser session at Latch (the id_token's `sid`): empty where no session started
+    # the chain (a device grant) or the chain began before Latch recorded it.
+    sid = models.CharField(_("session id"), max_length=64, blank=True, default="", editable=False)
 
     class Meta:
         abstract = True
