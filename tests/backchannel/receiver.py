@@ -74,6 +74,11 @@ def latch_jwks() -> KeySet:
     return KeySet.import_key_set(response.json())
 
 
+def id_token_claims(tokens: dict) -> dict:
+    """The claims of the id_token in a token response, its signature checked against the JWKS."""
+    return jwt.decode(tokens["id_token"], latch_jwks(), algorithms=["RS256"]).claims
+
+
 def verify_logout_token(token: str, application) -> dict:
     """What an app must check (OIDC Back-Channel Logout §2.6): the signature by a key in Latch's
     JWKS, `typ`, iss, aud, iat, exp, jti, the event, sub and/or sid, and no nonce."""

@@ -10,18 +10,10 @@ from apps.accounts.sessions import SESSION_ID
 from apps.backchannel.delivery import deliver_due
 from apps.backchannel.models import LogoutDelivery, SessionSignIn
 from tests.backchannel.conftest import sign_into, signed_in_browser
-from tests.backchannel.receiver import verify_logout_token
+from tests.backchannel.receiver import id_token_claims, verify_logout_token
 from tests.oauth.factories import ApplicationFactory
 
 pytestmark = pytest.mark.django_db
-
-
-def id_token_claims(tokens: dict) -> dict:
-    from joserfc import jwt
-
-    from tests.backchannel.receiver import latch_jwks
-
-    return jwt.decode(tokens["id_token"], latch_jwks(), algorithms=["RS256"]).claims
 
 
 def test_signing_out_sends_each_app_of_the_session_a_verifiable_logout_token(member, rp, receiver):
