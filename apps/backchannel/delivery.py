@@ -19,6 +19,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 import requests
 from django.conf import settings
@@ -107,7 +108,11 @@ def attempt(delivery: LogoutDelivery, *, now: datetime) -> LogoutDelivery.Status
         delivery.attempts = max(delivery.attempts, settings.LATCH_BACKCHANNEL_LOGOUT_ATTEMPTS)
     else:
         error = post_logout_token(application.backchannel_logout_uri, logout_token(delivery))
-    details = {"delivery": delivery.pk, "reason": delivery.reason, "attempts": delivery.attempts}
+    details: dict[str, Any] = {
+        "delivery": delivery.pk,
+        "reason": delivery.reason,
+        "attempts": delivery.attempts,
+    }
     if not error:
         delivery.status, delivery.delivered_at, delivery.last_error = LogoutDelivery.Status.DELIVERED, now, ""
         record(

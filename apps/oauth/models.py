@@ -11,6 +11,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
+from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 from oauth2_provider.models import (
     AbstractAccessToken,
@@ -24,6 +25,8 @@ from oauth2_provider.models import (
 
 from apps.core.fields import DigestField
 from apps.oauth.scopes import SCOPES
+
+StrOrPromise = str | Promise
 
 # Scopes that only make sense for a member signing in; a client-credentials app acts for itself.
 USER_ONLY_SCOPES = frozenset({"openid", "profile", "email", "offline_access", "participant-write"})
@@ -210,7 +213,7 @@ class Application(AbstractApplication):
             raise ValidationError(errors)
 
 
-def backchannel_logout_uri_problem(uri: str) -> str:
+def backchannel_logout_uri_problem(uri: str) -> StrOrPromise:
     """Why `uri` cannot be a back-channel logout URI, or "" (OIDC Back-Channel Logout §2.2).
 
     An absolute https URL without a fragment; it may have a query. Plain http only in DEBUG (an app
