@@ -60,6 +60,7 @@ class LogoutDelivery(models.Model):
         SESSION_ENDED = "session_ended", _("a session signed out")
         SIGNED_OUT_EVERYWHERE = "signed_out_everywhere", _("signed out everywhere")
         DEACTIVATED = "deactivated", _("member deactivated")
+        DELETED = "deleted", _("member deleted")
 
     application = models.ForeignKey(
         settings.OAUTH2_PROVIDER_APPLICATION_MODEL,

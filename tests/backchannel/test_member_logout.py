@@ -185,3 +185,27 @@ def test_the_admin_deactivating_a_member_tells_their_apps(member, rp):
     member.refresh_from_db()
     assert not member.is_active
     assert LogoutDelivery.objects.get().reason == LogoutDelivery.Reason.DEACTIVATED
+
+
+def test_saving_other_fields_of_an_inactive_instance_is_no_deactivation(member, rp):
+    sign_into(signed_in_browser(member), rp())
+    member.is_active = False
+
+    member.save(update_fields=["first_name"])
+
+    assert not LogoutDelivery.objects.exists()
+
+
+def test_deleting_a_member_tells_their_apps_and_the_delivery_outlives_them(member, rp, receiver):
+    shop = rp()
+    sign_into(signed_in_browser(member), shop)
+    sub = str(member.public_id)
+
+    member.delete()
+    deliver_due()
+
+    (token,) = receiver.tokens()
+    assert verify_logout_token(token, shop)["sub"] == sub
+    delivery = LogoutDelivery.objects.get()
+    assert delivery.user is None
+    assert delivery.reason == LogoutDelivery.Reason.DELETED
