@@ -36,15 +36,22 @@ def test_signing_out_sends_each_app_of_the_session_a_verifiable_logout_token(mem
     assert not SessionSignIn.objects.exists()
 
 
-def test_rp_initiated_logout_sends_the_logout_token(member, rp, receiver):
+@pytest.mark.parametrize("returns_to_the_app", [False, True])
+def test_rp_initiated_logout_sends_the_logout_token(member, rp, receiver, returns_to_the_app):
     browser = signed_in_browser(member)
     planner = rp()
     tokens = sign_into(browser, planner)
-    page = browser.get("/oauth/logout?" + urlencode({"id_token_hint": tokens["id_token"]}))
+    query = {"id_token_hint": tokens["id_token"]}
+    if returns_to_the_app:
+        query["post_logout_redirect_uri"] = "https://app.example.org/"
+    page = browser.get("/oauth/logout?" + urlencode(query))
     data = {k: v for k, v in page.context["form"].initial.items() if v}
 
-    browser.post("/oauth/logout", {**data, "allow": "true"})
+    response = browser.post("/oauth/logout", {**data, "allow": "true"})
     deliver_due()
+
+    assert response.status_code == 302
+    assert "_auth_user_id" not in browser.session
 
     (token,) = receiver.tokens()
     assert verify_logout_token(token, planner)["sid"] == id_token_claims(tokens)["sid"]
