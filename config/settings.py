@@ -75,6 +75,7 @@ INSTALLED_APPS = [
     "apps.demo",
     "apps.upstream",
     "apps.registration",
+    "apps.backchannel",
 ]
 
 MIDDLEWARE = [
@@ -459,6 +460,14 @@ LATCH_VAULT_KEYS = vault_keys_from_env(env, dev_keys=(lambda: dev_vault_keys(VAR
 LATCH_UPSTREAM_ALLOW_HTTP = env.bool("LATCH_UPSTREAM_ALLOW_HTTP", default=DEBUG)
 # Seconds Latch waits for an upstream provider (discovery, token, revocation) before giving up.
 LATCH_UPSTREAM_TIMEOUT = env.float("LATCH_UPSTREAM_TIMEOUT_SECONDS", default=10.0)
+
+# OIDC Back-Channel Logout (apps/backchannel): `manage.py deliver_logout_tokens` POSTs the logout
+# tokens, waiting this long for an app; a failure is retried after RETRY_SECONDS, doubled each time,
+# until ATTEMPTS attempts have failed. Delivered and failed rows are deleted after KEEP_DAYS.
+LATCH_BACKCHANNEL_LOGOUT_TIMEOUT_SECONDS = env.float("LATCH_BACKCHANNEL_LOGOUT_TIMEOUT_SECONDS", default=5.0)
+LATCH_BACKCHANNEL_LOGOUT_ATTEMPTS = env.int("LATCH_BACKCHANNEL_LOGOUT_ATTEMPTS", default=5)
+LATCH_BACKCHANNEL_LOGOUT_RETRY_SECONDS = env.int("LATCH_BACKCHANNEL_LOGOUT_RETRY_SECONDS", default=60)
+LATCH_BACKCHANNEL_LOGOUT_KEEP_DAYS = env.int("LATCH_BACKCHANNEL_LOGOUT_KEEP_DAYS", default=14)
 
 # --- Resource API (apps/api holds what every API app shares) ----------------------------------
 REST_FRAMEWORK = {

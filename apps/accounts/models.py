@@ -4,7 +4,7 @@ from typing import ClassVar
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
 from django.contrib.auth.models import PermissionsMixin
 from django.contrib.sessions.base_session import AbstractBaseSession
-from django.db import models
+from django.db import models, transaction
 from django.db.models import Case, F, Value, When
 from django.db.models.functions import Lower
 from django.utils import timezone
@@ -32,7 +32,22 @@ def _sync_allauth_addresses(user_ids: list) -> None:
 
 class UserQuerySet(models.QuerySet["User"]):
     def update(self, **kwargs) -> int:
-        """A new address is unverified here too (see User.save), whatever else the update says."""
+        """A new address is unverified here too (see User.save), whatever else the update says; a
+        member deactivated here is signed out of their apps (back-channel logout), as by a save
+        (apps/backchannel/signals.py)."""
+        if kwargs.get("is_active") is not False:
+            return self._update_keeping_verification(**kwargs)
+        from apps.backchannel.models import LogoutDelivery
+        from apps.backchannel.services import logout_member
+
+        with transaction.atomic(using=self.db):
+            deactivated = list(self.filter(is_active=True).select_for_update())
+            updated = self._update_keeping_verification(**kwargs)
+            for user in deactivated:
+                logout_member(user=user, reason=LogoutDelivery.Reason.DEACTIVATED)
+        return updated
+
+    def _update_keeping_verification(self, **kwargs) -> int:
         if "email" not in kwargs:
             return super().update(**kwargs)
         # In an UPDATE, `email` on the right still means the stored value: only a row whose

@@ -1,5 +1,6 @@
 """A member's signed-in browsers: recorded at sign-in, kept fresh while used, ended on request."""
 
+import secrets
 from datetime import datetime, timedelta
 
 from allauth.account.authentication import get_authentication_records
@@ -14,6 +15,8 @@ from apps.accounts.ip import client_ip_address
 from apps.accounts.models import HashedKeySession
 from apps.audit.models import AuditEvent
 from apps.audit.services import record
+from apps.backchannel import services as backchannel
+from apps.backchannel.models import LogoutDelivery
 from apps.core.fields import Digest, sha256_hex
 from apps.oauth.services import revoke_member_tokens
 
@@ -32,7 +35,27 @@ def note_client(request: HttpRequest) -> None:
 
 def note_sign_in(request: HttpRequest) -> None:
     request.session[sessions.SIGNED_IN_AT] = timezone.now().isoformat()
+    request.session[sessions.SESSION_ID] = new_sid()
     note_client(request)
+
+
+def new_sid() -> str:
+    return secrets.token_urlsafe(24)
+
+
+def session_sid(request: HttpRequest) -> str:
+    """This browser session's `sid`, the id_tokens' name for it (OIDC Back-Channel Logout §2.1).
+
+    A random value kept in the session data, set at sign-in (note_sign_in); a session from before
+    Latch set one gets one here. Not derived from the session key: Django gives the session a new
+    key at sign-in and on a password change (cycle_key) while it stays the same session for the
+    apps, and the key is the browser's credential, which no app should see any function of. The
+    session data survives a new key, so the sid does too.
+    """
+    sid = request.session.get(sessions.SESSION_ID)
+    if not isinstance(sid, str) or not sid:
+        sid = request.session[sessions.SESSION_ID] = new_sid()
+    return sid
 
 
 def note_activity(request: HttpRequest) -> None:
@@ -78,10 +101,18 @@ def end_session(request: HttpRequest, user, session_digest: str) -> bool:
     """
     if session_digest == current_digest(request):
         return False
-    ended, _ = HashedKeySession.objects.filter(user=user, session_key=Digest(session_digest)).delete()
-    if ended:
+    with transaction.atomic():
+        session = (
+            HashedKeySession.objects.select_for_update()
+            .filter(user=user, session_key=Digest(session_digest))
+            .first()
+        )
+        if session is None:
+            return False
+        session.delete()
+        backchannel.logout_session(user=user, sid=session.get_decoded().get(sessions.SESSION_ID) or "")
         record(AuditEvent.Event.SESSION_ENDED, request=request, user=user)
-    return bool(ended)
+    return True
 
 
 @transaction.atomic
@@ -90,8 +121,10 @@ def sign_out_everywhere(request: HttpRequest, user) -> int:
 
     The apps the member allowed stay allowed: each app sends the member back through /oauth/authorize,
     where the remembered consent answers without a page once they have signed in again.
+    Every app the member has a session or a token with is sent a logout token (apps/backchannel).
     Returns the number of refresh tokens revoked.
     """
+    backchannel.logout_member(user=user, reason=LogoutDelivery.Reason.SIGNED_OUT_EVERYWHERE)
     HashedKeySession.objects.filter(user=user).delete()
     revoked = revoke_member_tokens(user)
     record(AuditEvent.Event.SIGNED_OUT_EVERYWHERE, request=request, user=user, revoked=revoked)
@@ -146,10 +179,14 @@ def session_replace_for_sign_in(request: HttpRequest, user) -> None:
     different member; for the same one it keeps every key, and allauth's authentication records
     would mix the old sign-in's proofs into the new one's `amr` and `acr`. So the session is flushed
     here (a new key; the old row is deleted) and only this sign-in's records are carried over: those
-    made after the old sign-in, other than the old session's reauthentications.
+    made after the old sign-in, other than the old session's reauthentications. The old session has
+    ended, so the apps it signed into are sent logout tokens for it (apps/backchannel).
     """
     if SESSION_KEY not in request.session:
         return
+    previous_member = getattr(request, "user", None)
+    if previous_member is not None and previous_member.is_authenticated:
+        backchannel.logout_session(user=previous_member, sid=request.session.get(sessions.SESSION_ID) or "")
     since = session_signed_in_at(request)
     records = [
         entry

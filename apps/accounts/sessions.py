@@ -23,6 +23,9 @@ CLIENT_IP = "_latch_ip"
 CLIENT_USER_AGENT = "_latch_user_agent"
 SIGNED_IN_AT = "_latch_signed_in_at"
 LAST_SEEN_AT = "_latch_last_seen_at"
+# The session's `sid` (OIDC Back-Channel Logout §2.1): a random value set at sign-in, never derived
+# from the session key, which is the browser's credential (apps/accounts/services.py session_sid).
+SESSION_ID = "_latch_sid"
 
 
 def parse_timestamp(value) -> datetime | None:

@@ -182,7 +182,7 @@ class DeviceView(View):
             grant_id=int(parameters["device_grant"]),
             user=request.user,
             allow=allow,
-            sign_in=session_sign_in(request),
+            sign_in=session_sign_in(request, with_sid=False),
         )
         if answered is None:
             return self._answered_before(request)

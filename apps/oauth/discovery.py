@@ -25,6 +25,7 @@ CLAIMS_SUPPORTED = [
     "nonce",
     "acr",  # how strongly the member authenticated: acr_values_supported
     "amr",  # how: RFC 8176 values (apps/accounts/mfa.py)
+    "sid",  # the member's session at Latch (OIDC Back-Channel Logout §2.1, apps/backchannel)
     "name",
     "given_name",
     "family_name",
@@ -86,6 +87,9 @@ def server_metadata(request: HttpRequest) -> dict:
         "authorization_response_iss_parameter_supported": True,
         # RFC 9449 §5.1: the algorithms a DPoP proof may be signed with (apps/dpop/proofs.py).
         "dpop_signing_alg_values_supported": list(DPOP_ALGORITHMS),
+        # OIDC Back-Channel Logout §2.1: logout tokens to backchannel_logout_uri, with `sid`.
+        "backchannel_logout_supported": True,
+        "backchannel_logout_session_supported": True,
     }
     if settings.LATCH_CLIENT_REGISTRATION:
         # RFC 8414 §2 / RFC 7591 §3: registering needs an initial access token an administrator issued.

@@ -5,11 +5,13 @@ All five are swapped from the first migration so that later changes never need a
 
 import uuid
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
+from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 from oauth2_provider.models import (
     AbstractAccessToken,
@@ -27,6 +29,7 @@ from apps.oauth.scopes import SCOPES
 
 # RFC 8693 §2.1; the grant is apps/oauth/token_exchange.py, allowed by a TokenExchangePolicy.
 TOKEN_EXCHANGE_GRANT_TYPE = "urn:ietf:params:oauth:grant-type:token-exchange"
+StrOrPromise = str | Promise
 
 # Scopes that only make sense for a member signing in; a client-credentials app acts for itself.
 USER_ONLY_SCOPES = frozenset({"openid", "profile", "email", "offline_access", "participant-write"})
@@ -212,8 +215,35 @@ class Application(AbstractApplication):
         except ValidationError as exc:
             for name, messages in exc.message_dict.items():
                 errors.setdefault(name, []).extend(messages)
+        if problem := backchannel_logout_uri_problem(self.backchannel_logout_uri):
+            errors.setdefault("backchannel_logout_uri", []).append(problem)
+        if self.backchannel_logout_session_required and not self.backchannel_logout_uri:
+            errors.setdefault("backchannel_logout_session_required", []).append(
+                _("Give a back-channel logout URI first.")
+            )
         if errors:
             raise ValidationError(errors)
+
+
+def backchannel_logout_uri_problem(uri: str) -> StrOrPromise:
+    """Why `uri` cannot be a back-channel logout URI, or "" (OIDC Back-Channel Logout §2.2).
+
+    An absolute https URL without a fragment; it may have a query. Plain http only in DEBUG (an app
+    on the developer's machine): the logout token is a signed statement about a member, sent
+    server-to-server, and must not cross the network readable or rewritable.
+    """
+    if not uri:
+        return ""
+    parts = urlsplit(uri)
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        return _("Give an absolute https URL.")
+    if parts.scheme == "http" and not settings.DEBUG:
+        return _("The URL must be https.")
+    if parts.fragment or uri.endswith("#"):
+        return _("The URL must not have a fragment (#...).")
+    if parts.username is not None or parts.password is not None:
+        return _("The URL must not hold a user name or password.")
+    return ""
 
 
 class Acr(models.TextChoices):
@@ -251,6 +281,9 @@ class SignInRecord(models.Model):
     )
     acr = models.CharField(_("authentication level"), max_length=64, choices=Acr, blank=True)
     auth_time = models.DateTimeField(_("signed in"), null=True, blank=True)
+    # The member's browser session at Latch (the id_token's `sid`): empty where no session started
+    # the chain (a device grant) or the chain began before Latch recorded it.
+    sid = models.CharField(_("session id"), max_length=64, blank=True, default="", editable=False)
 
     class Meta:
         abstract = True

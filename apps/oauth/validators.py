@@ -19,6 +19,7 @@ from oauthlib.oauth2.rfc6749 import errors, utils
 
 from apps.audit import services as audit
 from apps.audit.models import AuditEvent
+from apps.backchannel import services as backchannel
 from apps.core.fields import Digest, sha256_hex
 from apps.oauth import client_assertion, dpop_binding, dpop_resource, keys, lookups
 from apps.oauth.device_validator import DeviceCodeValidatorMixin
@@ -69,10 +70,13 @@ class SignIn:
     amr: tuple[str, ...] = ()
     acr: str = ""
     auth_time: datetime | None = None
+    # The browser session's `sid` (apps/accounts/services.py session_sid); empty for a device grant,
+    # whose tokens live on a device, not in the browser that approved it.
+    sid: str = ""
 
     @classmethod
     def of(cls, row: SignInRecord) -> "SignIn":
-        return cls(amr=tuple(row.amr or ()), acr=row.acr, auth_time=row.auth_time)
+        return cls(amr=tuple(row.amr or ()), acr=row.acr, auth_time=row.auth_time, sid=row.sid)
 
     @classmethod
     def from_credentials(cls, request) -> "SignIn":
@@ -86,16 +90,19 @@ class SignIn:
         return sign_in if isinstance(sign_in, cls) else cls()
 
     def store_on(self, row: SignInRecord) -> None:
-        row.amr, row.acr, row.auth_time = list(self.amr), self.acr, self.auth_time
+        row.amr, row.acr, row.auth_time, row.sid = list(self.amr), self.acr, self.auth_time, self.sid
 
     def claims(self) -> dict[str, object]:
         """`acr` always (the lowest level unless two factors are on record), `amr` when known, and
-        `auth_time` when recorded (else DOT's, from user.last_login)."""
+        `auth_time` when recorded (else DOT's, from user.last_login), `sid` when the chain began in
+        a browser session."""
         claims: dict[str, object] = {"acr": self.acr or Acr.PASSWORD.value}
         if self.amr:
             claims["amr"] = list(self.amr)
         if self.auth_time:
             claims["auth_time"] = int(self.auth_time.timestamp())
+        if self.sid:
+            claims["sid"] = self.sid
         return claims
 
 
@@ -439,11 +446,15 @@ class LatchOAuth2Validator(DeviceCodeValidatorMixin, OAuth2Validator):
 
     def save_authorization_code(self, client_id, code, request, *args, **kwargs) -> None:
         """DOT's code, plus how the member signed in and the DPoP key the request named (RFC 9449
-        §10), both passed by AuthorizeView with the credentials."""
+        §10), both passed by AuthorizeView with the credentials. The browser session is noted as
+        signed into the app, for back-channel logout when it ends (apps/backchannel)."""
         grant = self._create_authorization_code(request, code)
-        SignIn.from_credentials(request).store_on(grant)
+        sign_in = SignIn.from_credentials(request)
+        sign_in.store_on(grant)
         grant.jkt = dpop_binding.requested_jkt(request)
-        grant.save(update_fields=["amr", "acr", "auth_time", "jkt"])
+        grant.save(update_fields=["amr", "acr", "auth_time", "sid", "jkt"])
+        if sign_in.sid:
+            backchannel.note_session_sign_in(sid=sign_in.sid, user=grant.user, application=grant.application)
 
     def confirm_redirect_uri(self, client_id, code, redirect_uri, client, request, *args, **kwargs) -> bool:
         grant = self._grant(code, request, client)

@@ -29,7 +29,12 @@ from oauthlib.oauth2.rfc6749 import errors
 from oauthlib.openid.connect.core.exceptions import InteractionRequired
 
 from apps.accounts.mfa import second_factor_redirect, session_authentication
-from apps.accounts.services import fresh_sign_in_outstanding, fresh_sign_in_request, session_signed_in_at
+from apps.accounts.services import (
+    fresh_sign_in_outstanding,
+    fresh_sign_in_request,
+    session_sid,
+    session_signed_in_at,
+)
 from apps.audit import services as audit
 from apps.audit.models import AuditEvent
 from apps.core.numbers import parse_non_negative_int
@@ -141,13 +146,19 @@ class ScopeForConsent:
     description: str
 
 
-def session_sign_in(request: HttpRequest) -> SignIn:
-    """How the member of this browser session signed in, as the id_token will state it."""
+def session_sign_in(request: HttpRequest, *, with_sid: bool = True) -> SignIn:
+    """How the member of this browser session signed in, as the id_token will state it.
+
+    `with_sid=False` for a device grant: its tokens live on the device, which has no part in this
+    browser's session, so signing out of the browser does not sign the device out (the device's
+    app hears of the member signing out everywhere, by `sub`).
+    """
     authentication = session_authentication(request)
     return SignIn(
         amr=authentication.amr,
         acr=Acr.MFA if authentication.multi_factor else Acr.PASSWORD,
         auth_time=session_signed_in_at(request),
+        sid=session_sid(request) if with_sid else "",
     )
 
 

@@ -23,7 +23,8 @@ ISSUER = "https://testserver"
 NONCE = "n-0S6_WzA2Mj"
 # Claims every ID token carries, whatever the scope. (`amr` too, for a member who signed in through
 # the sign-in page; these browsers are force_login's, which records no method: tests/oauth/test_acr.py.)
-BASE_CLAIMS = {"iss", "sub", "aud", "exp", "iat", "auth_time", "jti", "at_hash", "acr"}
+# `sid`: the browser session the member signed in with (OIDC Back-Channel Logout §2.1).
+BASE_CLAIMS = {"iss", "sub", "aud", "exp", "iat", "auth_time", "jti", "at_hash", "acr", "sid"}
 
 
 def token_response(browser, application, scope: str, nonce: str | None = NONCE) -> dict:
