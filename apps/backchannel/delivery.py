@@ -32,6 +32,7 @@ from oauth2_provider.settings import oauth2_settings
 from apps.audit.models import AuditEvent
 from apps.audit.services import record
 from apps.backchannel.models import LogoutDelivery, SessionSignIn
+from apps.core import outbound
 
 logger = logging.getLogger(__name__)
 
@@ -80,8 +81,16 @@ def backoff(attempts: int) -> timedelta:
     return min(base * 2 ** max(attempts - 1, 0), MAX_BACKOFF)
 
 
-def post_logout_token(uri: str, token: str) -> str:
-    """POST the token (§2.5); "" when the app took it, else what went wrong, for the admin."""
+def post_logout_token(uri: str, token: str, *, public_only: bool = False) -> str:
+    """POST the token (§2.5); "" when the app took it, else what went wrong, for the admin.
+
+    `public_only`: the app registered the URI itself, so it may not lead inside the network
+    (apps/core/outbound.py)."""
+    if public_only:
+        try:
+            outbound.require_public_destination(uri)
+        except outbound.InternalDestination as exc:
+            return f"Refused: {exc}"[:500]
     try:
         response = requests.post(
             uri,
@@ -107,7 +116,11 @@ def attempt(delivery: LogoutDelivery, *, now: datetime) -> LogoutDelivery.Status
         error = "The application requires sid and this logout has none."  # never sent without it
         delivery.attempts = max(delivery.attempts, settings.LATCH_BACKCHANNEL_LOGOUT_ATTEMPTS)
     else:
-        error = post_logout_token(application.backchannel_logout_uri, logout_token(delivery))
+        error = post_logout_token(
+            application.backchannel_logout_uri,
+            logout_token(delivery),
+            public_only=outbound.self_registered(application),
+        )
     details: dict[str, Any] = {
         "delivery": delivery.pk,
         "reason": delivery.reason,

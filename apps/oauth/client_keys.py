@@ -28,6 +28,7 @@ from django.core.exceptions import ValidationError
 from jwcrypto import jwk
 from jwcrypto.common import JWException
 
+from apps.core import outbound
 from apps.dpop.proofs import PRIVATE_KEY_MEMBERS
 
 logger = logging.getLogger(__name__)
@@ -177,11 +178,19 @@ def _download(uri: str) -> bytes:
         raise KeysUnavailable(type(exc).__name__) from exc
 
 
-def _fetch(uri: str) -> list[dict]:
-    """The JWKS members at `uri`, checked; the set is cached, a failure remembered for a while."""
+def _fetch(uri: str, *, public_only: bool) -> list[dict]:
+    """The JWKS members at `uri`, checked; the set is cached, a failure remembered for a while.
+
+    `public_only`: the client registered the URI itself, so it may not lead inside the network
+    (apps/core/outbound.py)."""
     try:
         if problem := jwks_uri_problem(uri):
             raise KeysUnavailable(problem)
+        if public_only:
+            try:
+                outbound.require_public_destination(uri)
+            except outbound.InternalDestination as exc:
+                raise KeysUnavailable(str(exc)) from exc
         try:
             document = json.loads(_download(uri))
             parse_jwks(document)
@@ -197,19 +206,19 @@ def _fetch(uri: str) -> list[dict]:
     return members
 
 
-def _remote_keys(uri: str, kid: str | None) -> list[dict]:
+def _remote_keys(uri: str, kid: str | None, *, public_only: bool) -> list[dict]:
     cached = cache.get(_cache_key("set", uri))
     if cached is None:
         if failure := cache.get(_cache_key("failed", uri)):
             raise KeysUnavailable(f"the last fetch failed ({failure})")
         # Counts as the fetch an unknown kid would otherwise repeat at once.
         cache.set(_cache_key("cooldown", uri), 1, timeout=settings.LATCH_CLIENT_JWKS_REFETCH_SECONDS)
-        return _fetch(uri)
+        return _fetch(uri, public_only=public_only)
     if kid is not None and not any(member.get("kid") == kid for member in cached):
         # The client may have rotated its keys; `add` lets one request per cooldown fetch again.
         if cache.add(_cache_key("cooldown", uri), 1, timeout=settings.LATCH_CLIENT_JWKS_REFETCH_SECONDS):
             try:
-                return _fetch(uri)
+                return _fetch(uri, public_only=public_only)
             except KeysUnavailable:
                 return cached
     return cached
@@ -226,7 +235,7 @@ def signing_keys(application, kid: str | None) -> list[jwk.JWK]:
             application.jwks.get("keys", []) if isinstance(application.jwks, dict) else []
         )
     elif application.jwks_uri:
-        members = _remote_keys(application.jwks_uri, kid)
+        members = _remote_keys(application.jwks_uri, kid, public_only=outbound.self_registered(application))
     else:
         return []
     try:
