@@ -60,10 +60,28 @@ def test_create_client_require_par_makes_the_app_push_its_requests():
     }
 
 
+def test_create_client_registers_a_back_channel_logout_uri():
+    run(
+        "create_client", "Planner", "--grant", "authorization_code", "--client-type", "confidential",
+        "--redirect-uri", "https://planner.example.org/cb", "--scopes", "openid",
+        "--backchannel-logout-uri", "https://planner.example.org/logout",
+        "--backchannel-logout-session-required",
+    )  # fmt: skip
+
+    application = Application.objects.get(name="Planner")
+    assert application.backchannel_logout_uri == "https://planner.example.org/logout"
+    assert application.backchannel_logout_session_required is True
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
         (["--scopes", "member-read nonsense"], "Unknown scopes: nonsense"),
+        (
+            ["--scopes", "openid", "--backchannel-logout-uri", "http://planner.example.org/logout"],
+            "backchannel",
+        ),
+        (["--scopes", "openid", "--backchannel-logout-session-required"], "backchannel"),
         (["--scopes", "member-read", "--redirect-uri", "ftp://x.example.org/cb"], "redirect_uris"),
         (["--scopes", "member-read"], "redirect_uris"),
     ],

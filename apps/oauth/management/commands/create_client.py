@@ -78,6 +78,17 @@ class Command(BaseCommand):
         keys = parser.add_mutually_exclusive_group()
         keys.add_argument("--jwks-file", help="A JSON file with the app's public keys (a JWKS).")
         keys.add_argument("--jwks-uri", default="", help="An https URL serving the app's public keys.")
+        parser.add_argument(
+            "--backchannel-logout-uri",
+            default="",
+            help="Where Latch POSTs a logout token when a member the app signed in signs out "
+            "(OIDC Back-Channel Logout; https).",
+        )
+        parser.add_argument(
+            "--backchannel-logout-session-required",
+            action="store_true",
+            help="The app needs the session id (sid) in every logout token.",
+        )
         parser.add_argument("--json", action="store_true", help="Print one JSON object, for scripts.")
 
     def handle(self, *args, **options) -> None:
@@ -102,6 +113,8 @@ class Command(BaseCommand):
                 token_endpoint_auth_method=options["token_endpoint_auth_method"],
                 jwks=jwks,
                 jwks_uri=options["jwks_uri"],
+                backchannel_logout_uri=options["backchannel_logout_uri"],
+                backchannel_logout_session_required=options["backchannel_logout_session_required"],
             )
         except ValidationError as exc:
             problems = "; ".join(f"{field}: {' '.join(msgs)}" for field, msgs in exc.message_dict.items())
