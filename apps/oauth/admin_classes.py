@@ -89,9 +89,12 @@ class ApplicationAdmin(dot_admin.ApplicationAdmin):
 
     def save_model(self, request, obj, form, change) -> None:
         if not change:
-            secret = (
-                services.new_client_secret() if obj.client_type == Application.CLIENT_CONFIDENTIAL else None
+            # A private_key_jwt app authenticates with its keys only: a secret would be refused anyway.
+            has_secret = (
+                obj.client_type == Application.CLIENT_CONFIDENTIAL
+                and obj.token_endpoint_auth_method != "private_key_jwt"
             )
+            secret = services.new_client_secret() if has_secret else None
             obj.client_secret = secret or ""
             obj.hash_client_secret = secret is not None
             request._latch_new_secret = secret  # type: ignore[attr-defined]
@@ -138,9 +141,16 @@ class ApplicationAdmin(dot_admin.ApplicationAdmin):
 
     @admin.action(description="Generate a new client secret (the old one stops working)")
     def new_client_secret(self, request, queryset):
-        confidential = [app for app in queryset if app.client_type == Application.CLIENT_CONFIDENTIAL]
+        confidential = [
+            app
+            for app in queryset
+            if app.client_type == Application.CLIENT_CONFIDENTIAL
+            and app.token_endpoint_auth_method != "private_key_jwt"
+        ]
         if not confidential:
-            self.message_user(request, "Public applications have no client secret.", messages.WARNING)
+            self.message_user(
+                request, "Public and private_key_jwt applications have no client secret.", messages.WARNING
+            )
             return None
         credentials: list[tuple[Application, str | None]] = []
         for app in confidential:

@@ -230,3 +230,5 @@ def test_admin_registers_a_private_key_jwt_app_with_its_public_keys(admin_browse
     application = Application.objects.get(name="Planner")
     assert application.token_endpoint_auth_method == "private_key_jwt"
     assert application.jwks == jwks(client_key())
+    assert application.client_secret == ""  # it signs with its key; a secret would be refused
+    assert "none (private_key_jwt" in response.content.decode()
