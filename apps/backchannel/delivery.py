@@ -13,7 +13,6 @@ attempts, and then failed. The audit log records each delivery and each final fa
 retries.
 """
 
-import json
 import logging
 import time
 import uuid
@@ -26,19 +25,20 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
 from django.utils import timezone
-from jwcrypto import jwt
 from oauth2_provider.settings import oauth2_settings
 
 from apps.audit.models import AuditEvent
 from apps.audit.services import record
 from apps.backchannel.models import LogoutDelivery, SessionSignIn
 from apps.core import outbound
+from apps.oauth import signing
 
 logger = logging.getLogger(__name__)
 
 LOGOUT_EVENT = "http://schemas.openid.net/event/backchannel-logout"
 # §2.4: short-lived; the app checks it on arrival, and a retry is signed anew.
 LOGOUT_TOKEN_SECONDS = 120
+LOGOUT_TOKEN_TYPE = "logout+jwt"
 # The longest wait between two attempts, however many there were.
 MAX_BACKOFF = timedelta(hours=1)
 
@@ -67,11 +67,7 @@ def logout_token(delivery: LogoutDelivery) -> str:
         claims["sub"] = delivery.sub
     if delivery.sid:
         claims["sid"] = delivery.sid
-    key = application.jwk_key  # DOT's: the active OIDC_RSA_PRIVATE_KEY, as for id_tokens
-    header = {"alg": "RS256", "typ": "logout+jwt", "kid": key.thumbprint()}
-    token = jwt.JWT(header=json.dumps(header), claims=json.dumps(claims))
-    token.make_signed_token(key)
-    return token.serialize()
+    return signing.sign_jwt(claims, typ=LOGOUT_TOKEN_TYPE)
 
 
 def backoff(attempts: int) -> timedelta:

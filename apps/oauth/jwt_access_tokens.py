@@ -13,21 +13,17 @@ calls for a token request. Personal claims (email, name) are never added: the sc
 app may learn about a member, and UserInfo is where it learns it.
 """
 
-import functools
 import secrets
 import time
 
-from jwcrypto import jwk, jwt
 from oauth2_provider.settings import oauth2_settings
-from oauth2_provider.utils import jwk_from_pem
 
-from apps.oauth import dpop_binding
+from apps.oauth import dpop_binding, signing
 from apps.oauth.resource_metadata import API_PATH
 from apps.oauth.validators import SignIn, request_state
 
 # RFC 9068 §2.1: the media type `application/at+jwt`, which tells an access token from an id_token.
 JWT_TYPE = "at+jwt"
-ALGORITHM = "RS256"
 JTI_BYTES = 16
 
 
@@ -79,19 +75,9 @@ def access_token_claims(
     return claims
 
 
-@functools.lru_cache(maxsize=4)
-def _signing_key(pem: str) -> tuple[jwk.JWK, str]:
-    """The key and its kid (RFC 7638 thumbprint, as DOT's JWKS names it); a thumbprint costs time."""
-    key = jwk_from_pem(pem)
-    return key, key.thumbprint()
-
-
 def sign(claims: dict[str, object]) -> str:
     """`claims` as a compact JWS signed with the active signing key, header `typ: at+jwt`."""
-    key, kid = _signing_key(oauth2_settings.OIDC_RSA_PRIVATE_KEY)
-    token = jwt.JWT(header={"typ": JWT_TYPE, "alg": ALGORITHM, "kid": kid}, claims=claims)
-    token.make_signed_token(key)
-    return token.serialize()
+    return signing.sign_jwt(claims, typ=JWT_TYPE)
 
 
 def issue(request, *, resources: list[str]) -> str:
