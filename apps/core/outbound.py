@@ -29,6 +29,15 @@ def self_registered(application) -> bool:
     return getattr(application, "registration_source", "") == "dcr"
 
 
+def internal_ip_literal(host: str) -> bool:
+    """Whether `host` is an IP address that is not public; a name is for require_public_destination
+    to resolve, at the time of the request."""
+    try:
+        return not ipaddress.ip_address(host).is_global
+    except ValueError:
+        return False
+
+
 def require_public_destination(url: str) -> None:
     """Raise InternalDestination unless every address `url`'s host resolves to is global."""
     host = ""

@@ -5,7 +5,6 @@ registration cannot have changed anything. The Application's own `full_clean()` 
 (apps/registration/services.py) and has the last word, e.g. on the JWKS's keys.
 """
 
-import ipaddress
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -14,6 +13,7 @@ from urllib.parse import urlsplit
 from django.core.exceptions import ValidationError
 from oauth2_provider.settings import oauth2_settings
 
+from apps.core import outbound
 from apps.oauth.models import Application
 from apps.oauth.scopes import SCOPES
 from apps.oauth.server import SUPPORTED_GRANT_TYPES
@@ -322,17 +322,9 @@ def _https_uri(data: dict[str, Any], name: str, *, fetched: bool = False) -> str
     parts = _split(name, uri, "invalid_client_metadata")
     if not uri.startswith("https://"):
         raise InvalidMetadata(f"{name} must use https: {uri!r}.")
-    if fetched and _internal_address(parts.hostname or ""):
+    if fetched and outbound.internal_ip_literal(parts.hostname or ""):
         raise InvalidMetadata(f"{name} must not point at a loopback, private or link-local address: {uri!r}.")
     return uri
-
-
-def _internal_address(host: str) -> bool:
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        return False  # a name: resolving it is the fetcher's business, at the time it fetches
-    return not address.is_global
 
 
 def _scopes(data: dict[str, Any], ceiling: list[str], *, wants_refresh: bool) -> list[str]:
