@@ -5,6 +5,8 @@ from django.core.cache import cache
 from django.db import connection
 from django.test import Client
 
+from tests.accounts.factories import UserFactory
+from tests.accounts.mfa import staff_browser
 from tests.api.tokens import bearer, issue_token
 
 
@@ -68,3 +70,15 @@ def api_as_app():
         return ApiClient(issue_token(scope))
 
     return make
+
+
+@pytest.fixture
+def admin_user(db):
+    """A superuser, for the admin's pages."""
+    return UserFactory(is_staff=True, is_superuser=True)
+
+
+@pytest.fixture
+def admin_browser(admin_user):
+    """A browser signed in to the admin as `admin_user`, two-factor setup done."""
+    return staff_browser(admin_user)

@@ -4,8 +4,6 @@ import pytest
 from django.utils import timezone
 
 from apps.activities.models import Activity, Participant
-from tests.accounts.factories import UserFactory
-from tests.accounts.mfa import staff_browser
 from tests.activities.factories import ActivityFactory, ParticipantFactory
 
 pytestmark = pytest.mark.django_db
@@ -13,11 +11,6 @@ pytestmark = pytest.mark.django_db
 ENROLLED = Participant.Status.ENROLLED
 WAITING = Participant.Status.WAITING
 HOUR = datetime.timedelta(hours=1)
-
-
-@pytest.fixture
-def admin_browser():
-    return staff_browser(UserFactory(is_staff=True, is_superuser=True))
 
 
 def split(moment: datetime.datetime | None) -> tuple[str, str]:

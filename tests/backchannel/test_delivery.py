@@ -13,7 +13,6 @@ from apps.backchannel.delivery import backoff, deliver_due, purge_old
 from apps.backchannel.models import LogoutDelivery, SessionSignIn
 from apps.oauth.models import Application
 from tests.accounts.factories import UserFactory
-from tests.accounts.mfa import staff_browser
 from tests.backchannel.receiver import verify_logout_token
 
 pytestmark = pytest.mark.django_db
@@ -194,34 +193,31 @@ def test_cleanup_forgets_session_sign_ins_of_members_with_no_live_session(member
 # --- The admin ------------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def admin():
-    return staff_browser(UserFactory(is_staff=True, is_superuser=True))
-
-
-def test_the_admin_lists_failures_by_status_and_cannot_edit(member, rp, admin):
+def test_the_admin_lists_failures_by_status_and_cannot_edit(member, rp, admin_browser):
     application = rp()
     failed = queued(application, member, status=Status.FAILED, last_error="HTTP 500")
     queued(application, member, status=Status.DELIVERED)
 
-    page = admin.get("/admin/backchannel/logoutdelivery/?status__exact=failed")
+    page = admin_browser.get("/admin/backchannel/logoutdelivery/?status__exact=failed")
 
     assert page.status_code == 200
     assert list(page.context["cl"].result_list) == [failed]
     assert "HTTP 500" in page.content.decode()
-    assert admin.get("/admin/backchannel/logoutdelivery/add/").status_code == 403
-    change = admin.post(f"/admin/backchannel/logoutdelivery/{failed.pk}/change/", {"status": "delivered"})
+    assert admin_browser.get("/admin/backchannel/logoutdelivery/add/").status_code == 403
+    change = admin_browser.post(
+        f"/admin/backchannel/logoutdelivery/{failed.pk}/change/", {"status": "delivered"}
+    )
     assert change.status_code == 403
     failed.refresh_from_db()
     assert failed.status == Status.FAILED
 
 
-def test_retry_now_makes_a_failed_delivery_due_for_one_more_attempt(member, rp, receiver, admin):
+def test_retry_now_makes_a_failed_delivery_due_for_one_more_attempt(member, rp, receiver, admin_browser):
     failed = queued(
         rp(), member, status=Status.FAILED, attempts=5, failed_at=timezone.now(), last_error="HTTP 500"
     )
 
-    response = admin.post(
+    response = admin_browser.post(
         "/admin/backchannel/logoutdelivery/",
         {"action": "retry_now", "_selected_action": [failed.pk]},
     )
@@ -233,10 +229,10 @@ def test_retry_now_makes_a_failed_delivery_due_for_one_more_attempt(member, rp, 
     assert deliver_due().delivered == 1
 
 
-def test_retry_now_leaves_delivered_rows_alone(member, rp, admin):
+def test_retry_now_leaves_delivered_rows_alone(member, rp, admin_browser):
     delivered = queued(rp(), member, status=Status.DELIVERED, delivered_at=timezone.now())
 
-    admin.post(
+    admin_browser.post(
         "/admin/backchannel/logoutdelivery/", {"action": "retry_now", "_selected_action": [delivered.pk]}
     )
 

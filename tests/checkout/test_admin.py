@@ -1,22 +1,10 @@
 import pytest
 
 from apps.checkout.models import Balance, Transaction
-from tests.accounts.factories import UserFactory
-from tests.accounts.mfa import staff_browser
 from tests.checkout.factories import CardFactory, ProductFactory, funded_member, ledger_sum
 from tests.members.factories import MemberFactory
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def admin_user():
-    return UserFactory(is_staff=True, is_superuser=True)
-
-
-@pytest.fixture
-def admin_browser(admin_user):
-    return staff_browser(admin_user)
 
 
 def test_the_ledger_lists_entries_but_cannot_change_or_delete_them(admin_browser):

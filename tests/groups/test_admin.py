@@ -4,19 +4,12 @@ import pytest
 from django.utils import timezone
 
 from apps.groups.models import Group, GroupMembership
-from tests.accounts.factories import UserFactory
-from tests.accounts.mfa import staff_browser
 from tests.groups.factories import GroupFactory, GroupMembershipFactory
 from tests.members.factories import MemberFactory
 
 pytestmark = pytest.mark.django_db
 
 SEPT_1 = datetime.date(2025, 9, 1)
-
-
-@pytest.fixture
-def admin_browser():
-    return staff_browser(UserFactory(is_staff=True, is_superuser=True))
 
 
 @pytest.fixture

@@ -6,17 +6,11 @@ from django.test import Client
 
 from apps.oauth.models import AccessToken, Application, Grant, RefreshToken
 from tests.accounts.factories import UserFactory
-from tests.accounts.mfa import staff_browser
 from tests.oauth import flow
 from tests.oauth.assertions import client_key, jwks
 from tests.oauth.factories import ApplicationFactory
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def admin_browser():
-    return staff_browser(UserFactory(is_staff=True, is_superuser=True))
 
 
 def add_form(**overrides):

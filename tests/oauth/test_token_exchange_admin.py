@@ -4,18 +4,11 @@ import pytest
 
 from apps.audit.models import AuditEvent
 from apps.oauth.models import TokenExchangePolicy
-from tests.accounts.factories import UserFactory
-from tests.accounts.mfa import staff_browser
 from tests.oauth.factories import ApplicationFactory, public_application, service_application
 
 pytestmark = pytest.mark.django_db
 
 ADD = "/admin/oauth/tokenexchangepolicy/add/"
-
-
-@pytest.fixture
-def admin_browser():
-    return staff_browser(UserFactory(is_staff=True, is_superuser=True))
 
 
 def policy_form(client, **overrides) -> dict:

@@ -8,23 +8,11 @@ from django.utils import timezone
 
 from apps.audit.models import AuditEvent
 from apps.registration.models import InitialAccessToken
-from tests.accounts.factories import UserFactory
-from tests.accounts.mfa import staff_browser
 from tests.registration.factories import code_client_metadata, initial_token, register
 
 pytestmark = pytest.mark.django_db
 
 ADD = "/admin/registration/initialaccesstoken/add/"
-
-
-@pytest.fixture
-def admin_user():
-    return UserFactory(is_staff=True, is_superuser=True)
-
-
-@pytest.fixture
-def admin_browser(admin_user):
-    return staff_browser(admin_user)
 
 
 def add_form(**overrides) -> dict:
