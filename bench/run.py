@@ -174,6 +174,8 @@ def server_environment(*, workdir: Path, database_url: str, cache_url: str, port
         # Only for keys not given above (the secret key and the signing key are the run's own): any
         # other key Latch requires, such as the connections vault's, is generated into var/.
         LATCH_DEV_KEYS="1",
+        # Never the development settings `make run` leaves in the checkout's .env.
+        LATCH_DOTENV="",
     )
     return env
 

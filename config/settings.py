@@ -6,6 +6,10 @@ No secret has a committed default: outside development `DJANGO_SECRET_KEY`, the 
 (`LATCH_VAULT_KEYS`, `LATCH_VAULT_CURRENT_KEY`, see apps/upstream/crypto.py) must be set. `make run`
 and the test suite set `LATCH_DEV_KEYS=1`, which generates throw-away keys into `var/` (git-ignored)
 when none are given.
+
+`make run` writes those development settings into `.env` (git-ignored, scripts/dev-env), which this
+module reads when it is there, so that every `manage.py` command in the checkout finds them; the
+process's own environment wins over it. It is refused outside DEBUG: production has no `.env`.
 """
 
 from datetime import timedelta
@@ -27,7 +31,20 @@ VAR_DIR = BASE_DIR / "var"
 
 env = environ.FileAwareEnv()
 
+# Another file, or "" for none: the test suite, `make lint`, `make check-deploy` and `make bench` set
+# LATCH_DOTENV= so that what a developer's checkout holds never changes what they measure.
+DOTENV = env.str("LATCH_DOTENV", default=str(BASE_DIR / ".env"))
+DOTENV_READ = bool(DOTENV) and Path(DOTENV).is_file()
+if DOTENV_READ:
+    environ.Env.read_env(DOTENV)
+
 DEBUG = env.bool("DJANGO_DEBUG", default=False)
+if DOTENV_READ and not DEBUG:
+    raise ImproperlyConfigured(
+        f"{DOTENV} holds development settings (`make run` writes it) but DJANGO_DEBUG is off. "
+        "Outside development every setting comes from the environment: delete the file, or set "
+        "LATCH_DOTENV= (empty) to ignore it."
+    )
 DEV_KEYS = env.bool("LATCH_DEV_KEYS", default=False)
 
 

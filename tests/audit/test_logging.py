@@ -2,13 +2,13 @@
 
 import json
 import logging
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 from apps.audit.checks import check_log_format
 from apps.audit.logging import JSONFormatter
+from tests.processes import clean_environment
 
 BASE_DIR = Path(__file__).resolve().parents[2]
 
@@ -75,13 +75,11 @@ def test_an_exception_and_a_value_json_cannot_encode_are_still_one_line():
 
 
 def run_python(code: str, **env: str) -> subprocess.CompletedProcess:
-    clean = {key: value for key, value in os.environ.items() if not key.startswith(("DJANGO_", "LATCH_"))}
-    clean.update(
-        env,
-        LATCH_DEV_KEYS="1",
-        LATCH_ISSUER="https://latch.example.org",
-        DJANGO_SETTINGS_MODULE="config.settings",
-    )
+    clean = clean_environment(without=("DJANGO_", "LATCH_"), **env) | {
+        "LATCH_DEV_KEYS": "1",
+        "LATCH_ISSUER": "https://latch.example.org",
+        "DJANGO_SETTINGS_MODULE": "config.settings",
+    }
     return subprocess.run(  # noqa: S603
         [sys.executable, "-c", f"import django; django.setup(); {code}"],
         cwd=BASE_DIR,

@@ -1,6 +1,5 @@
 """Production settings are safe by default; each check runs a fresh process with a clean environment."""
 
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -8,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from config.devkeys import dev_rsa_private_key
+from tests.processes import clean_environment
 
 BASE_DIR = Path(__file__).resolve().parents[2]
 # Warnings `check --deploy` may print, each explained in the README's "Deploying" section.
@@ -23,16 +23,10 @@ ISSUER = {"LATCH_ISSUER": "https://latch.example.org"}
 
 
 def run_manage(*args: str, **env: str) -> subprocess.CompletedProcess:
-    clean = {
-        key: value for key, value in os.environ.items() if not key.startswith(("DJANGO_", "LATCH_", "OIDC_"))
-    }
-    clean.update(VAULT_KEYS)
-    clean.update(ISSUER)
-    clean.update(env)
     return subprocess.run(  # noqa: S603
         [sys.executable, "manage.py", *args],
         cwd=BASE_DIR,
-        env=clean,
+        env=clean_environment(**VAULT_KEYS, **ISSUER) | env,
         capture_output=True,
         text=True,
         timeout=120,
@@ -78,6 +72,66 @@ def test_debug_is_off_unless_asked_for():
     )
 
     assert result.stdout.strip().splitlines()[-1] == "False []"
+
+
+# --- The checkout's .env (scripts/dev-env writes it for `make run`) ---------------------------------
+DEV_ENV = BASE_DIR / "scripts" / "dev-env"
+SHOW_SETTINGS = "from django.conf import settings; print(settings.DEBUG, settings.LATCH_ISSUER)"
+
+
+@pytest.fixture
+def dotenv(tmp_path) -> Path:
+    """The .env `make run` leaves behind, written by the same script."""
+    path = tmp_path / ".env"
+    subprocess.run([DEV_ENV, str(path)], check=True)  # noqa: S603
+    return path
+
+
+def test_manage_py_in_a_second_shell_finds_the_development_settings_make_run_wrote(dotenv):
+    # No DJANGO_* or LATCH_* variable, no vault keys or issuer: all of it from the file.
+    result = subprocess.run(  # noqa: S603
+        [sys.executable, "manage.py", "shell", "-c", SHOW_SETTINGS],
+        cwd=BASE_DIR,
+        env=clean_environment(LATCH_DOTENV=str(dotenv)),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "True http://localhost:8000"
+
+
+def test_the_shells_own_variables_win_over_the_dotenv(dotenv):
+    result = run_manage(
+        "shell", "-c", SHOW_SETTINGS, LATCH_DOTENV=str(dotenv), LATCH_ISSUER="http://127.0.0.1:8000"
+    )
+
+    assert result.stdout.strip().splitlines()[-1] == "True http://127.0.0.1:8000"
+
+
+def test_latch_refuses_a_dotenv_outside_development(dotenv):
+    # Production with a forgotten .env would otherwise run on its throw-away keys.
+    result = run_manage("check", LATCH_DOTENV=str(dotenv), DJANGO_DEBUG="0")
+
+    assert result.returncode != 0
+    assert f"{dotenv} holds development settings" in result.stderr
+    assert "DJANGO_DEBUG is off" in result.stderr
+
+
+def test_dev_env_leaves_an_existing_dotenv_alone(dotenv):
+    dotenv.write_text("DJANGO_DEBUG=1\nLATCH_DEV_KEYS=1\nLATCH_ISSUER=http://localhost:8123\n")
+
+    subprocess.run([DEV_ENV, str(dotenv)], check=True)  # noqa: S603
+
+    assert "8123" in dotenv.read_text()
+
+
+def test_without_a_dotenv_production_still_needs_its_secrets(tmp_path):
+    result = run_manage("check", LATCH_DOTENV=str(tmp_path / "missing.env"))
+
+    assert result.returncode != 0
+    assert "DJANGO_SECRET_KEY (or DJANGO_SECRET_KEY_FILE) must be set" in result.stderr
 
 
 def test_check_deploy_prints_only_warnings_the_readme_explains():

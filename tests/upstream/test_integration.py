@@ -18,7 +18,6 @@ e. the member disconnects: the upstream revokes the tokens.
 
 import base64
 import json
-import os
 import secrets
 import socket
 import subprocess
@@ -44,6 +43,7 @@ from config.devkeys import dev_rsa_private_key
 from tests.accounts.factories import PASSWORD, UserFactory
 from tests.api.tokens import issue_token
 from tests.oauth.factories import ApplicationFactory
+from tests.processes import clean_environment
 from tests.upstream.factories import RequirementFactory
 
 pytestmark = pytest.mark.integration
@@ -108,12 +108,8 @@ def upstream_environment(directory: Path, port: int) -> dict[str, str]:
     """The second Latch's own settings: nothing of this process's (DJANGO_*, LATCH_*, keys in var/)."""
     keys = directory / "keys"
     dev_rsa_private_key(keys)  # a new RSA key, written 0600 into the upstream's own directory
-    env = {
-        name: value
-        for name, value in os.environ.items()
-        if not name.startswith(("DJANGO_", "LATCH_", "OIDC_", "DATABASE_", "CACHE_", "EMAIL_"))
-    }
-    env.update(
+    return clean_environment(
+        without=("DJANGO_", "LATCH_", "OIDC_", "DATABASE_", "CACHE_", "EMAIL_"),
         DJANGO_SETTINGS_MODULE="config.settings",
         DATABASE_URL=f"sqlite:///{directory / 'upstream.sqlite3'}",
         DJANGO_SECRET_KEY=secrets.token_urlsafe(50),
@@ -130,7 +126,6 @@ def upstream_environment(directory: Path, port: int) -> dict[str, str]:
         LATCH_ACCESS_TOKEN_SECONDS=str(ACCESS_TOKEN_SECONDS),
         PYTHONUNBUFFERED="1",
     )
-    return env
 
 
 def manage(env: dict[str, str], *args: str) -> str:
