@@ -78,6 +78,7 @@ INSTALLED_APPS = [
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "apps.core",
     # Latch's apps come before oauth2_provider: the swapped token models must exist before DOT's
     # own migrations run (models.E022 otherwise).
     "apps.accounts",

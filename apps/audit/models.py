@@ -17,6 +17,8 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from apps.core.precompiled import plain_insert
+
 
 class AppendOnlyError(Exception):
     """An attempt to change or delete an audit row."""
@@ -129,6 +131,7 @@ class AuditEvent(models.Model):
     def __str__(self) -> str:
         return f"{self.event} {self.actor_label or self.actor_type}"
 
+    @plain_insert  # a new row is Django's INSERT; only other saves are refused
     def save(self, *args: Any, **kwargs: Any) -> None:
         if not self._state.adding or kwargs.get("force_update") or kwargs.get("update_fields"):
             raise AppendOnlyError("Audit events cannot be changed.")

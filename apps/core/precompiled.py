@@ -8,18 +8,52 @@ alias with placeholder values, and afterwards only substitutes the values, execu
 builds the model instances the way the queryset would have (select_related included).
 
 The SQL comes from Django's own compiler, and the rows go through the same converters and
-`Model.from_db`, so the result is what `queryset.first()` would have returned.
+`Model.from_db`, so the result is what `queryset.first()` would have returned. The database is the
+one Django's routers name for the model (a locking query is a write, as in Django).
+
+Why Django's internals, and what keeps them honest. Turning a compiled row into instances is what
+Django's ModelIterable does, and it has no public API: `_compile` reads the queryset's
+`_fetch_mode` and calls `get_related_populators` (django.db.models.query) and the compiler's
+`get_converters`/`apply_converters`, as ModelIterable does. tests/core/test_precompiled.py pins each
+to `queryset.first()`'s answer (related rows, converters, locking), so a Django upgrade that
+changes them fails there, not in production.
+
+Where it can go wrong, and what stops it:
+- a query that cannot be compiled (a placeholder the SQL lacks, a typo in a lookup) would fail at
+  its first request: the `latch.core.E001` system check (apps/core/checks.py) compiles every one
+  for each database at `manage.py migrate` and `manage.py check --database default`, and the test
+  suite runs it;
+- an INSERT that skips `Model.save()`: `PrecompiledInsert` refuses, when it is created, a model
+  that overrides `save()` or `save_base()`, unless its `save()` is marked `@plain_insert` (it adds
+  nothing to Django's for a new row) and a test shows the two store the same row.
 """
 
 import threading
-from collections.abc import Callable, Sequence
+import weakref
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
-from django.db import DEFAULT_DB_ALIAS, connections
+from django.core.exceptions import ImproperlyConfigured
+from django.db import connections, router, transaction
 from django.db.models import Model, QuerySet, signals
 from django.db.models.query import get_related_populators
 from django.db.transaction import TransactionManagementError
+
+PLAIN_INSERT = "_latch_plain_insert"
+# Every precompiled query and insert in the process, for the system check that compiles them all.
+_registered: "weakref.WeakSet[_PerAlias[Any]]" = weakref.WeakSet()
+
+
+def registered() -> Iterable["_PerAlias[Any]"]:
+    return list(_registered)
+
+
+def plain_insert[F: Callable[..., Any]](save: F) -> F:
+    """Mark a model's `save()` override as adding nothing to Django's for a new row (it may refuse
+    or change other saves), so that PrecompiledInsert may write the model's new rows."""
+    setattr(save, PLAIN_INSERT, True)
+    return save
 
 
 @dataclass(frozen=True)
@@ -42,6 +76,13 @@ class _PerAlias[C]:
     def __init__(self) -> None:
         self._compiled: dict[str, C] = {}
         self._lock = threading.Lock()
+        _registered.add(self)
+
+    def compile_for(self, using: str) -> None:
+        """Compile for `using` now (the system check), rather than at the first call. In a
+        transaction, as a locking query's callers are: Django compiles FOR UPDATE only in one."""
+        with transaction.atomic(using=using):
+            self._compiled_for(using)
 
     def _compiled_for(self, using: str) -> C:
         try:
@@ -68,15 +109,23 @@ class PrecompiledQuery[M: Model](_PerAlias[_Compiled]):
         super().__init__()
         self._build = build
         self._placeholders = placeholders
+        queryset = build(*placeholders)  # builds, without touching the database
+        self.model: type[M] = queryset.model
+        self._for_update = bool(queryset.query.select_for_update)
+
+    def __repr__(self) -> str:
+        return f"PrecompiledQuery({self.model.__name__}, {self._placeholders!r})"
 
     def queryset(self, *values: object) -> QuerySet[M]:
         """The queryset this query stands for, with `values`: for tests and for the rare caller
         that needs a queryset (for example to chain `.update()`)."""
         return self._build(*values)
 
-    def first(self, *values: object, using: str = DEFAULT_DB_ALIAS) -> M | None:
+    def first(self, *values: object, using: str | None = None) -> M | None:
         if len(values) != len(self._placeholders):
             raise TypeError(f"expected {len(self._placeholders)} values, got {len(values)}")
+        if using is None:
+            using = (router.db_for_write if self._for_update else router.db_for_read)(self.model)
         connection = connections[using]
         compiled = self._compiled_for(using)
         if compiled.for_update and connection.get_autocommit():
@@ -154,12 +203,23 @@ class PrecompiledInsert(_PerAlias[_CompiledInsert | None]):
     """
 
     def __init__(self, model: type[Model]) -> None:
+        if model.save_base is not Model.save_base or (
+            model.save is not Model.save and not getattr(model.save, PLAIN_INSERT, False)
+        ):
+            raise ImproperlyConfigured(
+                f"{model.__name__} overrides save() or save_base(): PrecompiledInsert would skip it. "
+                "Save its rows with save(), or mark a save() that adds nothing for a new row @plain_insert."
+            )
         super().__init__()
         self._model = model
 
-    def save(self, instance: Model, using: str = DEFAULT_DB_ALIAS) -> None:
+    def __repr__(self) -> str:
+        return f"PrecompiledInsert({self._model.__name__})"
+
+    def save(self, instance: Model, using: str | None = None) -> None:
         if type(instance) is not self._model or not instance._state.adding:
             raise TypeError(f"a new {self._model.__name__} is needed")
+        using = using or router.db_for_write(self._model, instance=instance)
         compiled = self._compiled_for(using)
         if compiled is None or self._observed():
             instance.save(using=using, force_insert=True)

@@ -1,16 +1,19 @@
 """PrecompiledQuery answers what `queryset.first()` answers, in one statement, with each call's values."""
 
 import pytest
+from django.core.exceptions import ImproperlyConfigured
 from django.db import connection, transaction
 from django.db.models import signals
 from django.db.models.functions import Now
 from django.db.transaction import TransactionManagementError
+from django.db.utils import ConnectionDoesNotExist
 from django.test.utils import CaptureQueriesContext
 from oauth2_provider.models import set_token_value
 
 from apps.audit.models import AuditEvent
 from apps.core.fields import Digest, sha256_hex
-from apps.core.precompiled import PrecompiledInsert, PrecompiledQuery
+from apps.core.precompiled import PLAIN_INSERT, PrecompiledInsert, PrecompiledQuery
+from apps.members.models import Member
 from apps.oauth.models import AccessToken, Application, Grant
 from apps.oauth.validators import token_checksum
 from tests.api.tokens import issue_token
@@ -203,3 +206,65 @@ def test_an_expression_value_is_left_to_save():
     new_event.save(event)
 
     assert AuditEvent.objects.get(pk=event.pk).time is not None
+
+
+# --- What keeps precompiled SQL honest (apps/core/checks.py, PrecompiledInsert's refusal) -----------
+
+
+def test_the_database_check_compiles_every_query_latch_registers():
+    from apps.core.checks import check_precompiled_queries
+    from apps.core.precompiled import registered
+
+    assert check_precompiled_queries(databases=["default"]) == []
+    names = {repr(query) for query in registered()}
+    assert {"PrecompiledQuery(Member, (-20260001,))", "PrecompiledInsert(AuditEvent)"} <= names
+    assert "PrecompiledQuery(AccessToken, ('<access token checksum>',))" in names
+
+
+def test_a_query_that_does_not_compile_stops_the_database_check_not_its_first_request():
+    from apps.core.checks import check_precompiled_queries
+
+    # The queryset ignores its value, so the SQL has no place for it.
+    broken = PrecompiledQuery(lambda scope: AccessToken.objects.filter(scope="openid"), "<scope>")
+
+    errors = check_precompiled_queries(databases=["default"])
+
+    assert [error.id for error in errors] == ["latch.core.E001"]
+    assert errors[0].obj is broken
+    assert "does not compile for the database 'default'" in errors[0].msg
+    assert check_precompiled_queries(databases=None) == []  # `manage.py check` without --database
+    del broken
+
+
+def test_an_insert_that_would_skip_a_models_own_save_is_refused():
+    # Member.save() normalises the email address: an INSERT without it would store it as typed.
+    with pytest.raises(ImproperlyConfigured, match=r"Member overrides save\(\) or save_base\(\)"):
+        PrecompiledInsert(Member)
+
+
+def test_a_save_marked_plain_insert_is_accepted():
+    assert getattr(AuditEvent.save, PLAIN_INSERT) is True
+    PrecompiledInsert(AuditEvent)  # and test_an_insert_stores_what_save_stores_* shows they agree
+
+
+class _Elsewhere:
+    """A router that sends every read and write of AccessToken to a database this project lacks."""
+
+    def db_for_read(self, model, **hints):
+        return "reads" if model is AccessToken else None
+
+    def db_for_write(self, model, **hints):
+        return "writes" if model is AccessToken else None
+
+
+def test_queries_and_inserts_go_to_the_database_the_routers_name(settings):
+    settings.DATABASE_ROUTERS = [_Elsewhere()]
+    locking = PrecompiledQuery(lambda pk: AccessToken.objects.select_for_update().filter(pk=pk), -7)
+    token = AccessToken(token="x", expires=Now(), scope="")
+
+    with pytest.raises(ConnectionDoesNotExist, match="reads"):
+        by_checksum.first("anything")
+    with pytest.raises(ConnectionDoesNotExist, match="writes"):
+        locking.first(1)
+    with pytest.raises(ConnectionDoesNotExist, match="writes"):
+        PrecompiledInsert(AccessToken).save(token)
