@@ -36,7 +36,7 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	LATCH_DEV_KEYS=1 LATCH_ISSUER=https://latch.example.org $(VENV)/bin/mypy apps config bench
+	LATCH_DEV_KEYS=1 LATCH_ISSUER=https://latch.example.org $(VENV)/bin/mypy apps config bench examples
 
 ## check-deploy: Django's deployment checklist with production settings
 check-deploy: $(STAMP)
