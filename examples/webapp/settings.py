@@ -88,7 +88,9 @@ SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"  # Lax, not Strict: Latch's redirect to /callback is a cross-site navigation
 SESSION_COOKIE_SECURE = _own.scheme == "https"
 SESSION_COOKIE_AGE = 8 * 3600  # a working day; Latch's refresh token outlives it
-CSRF_USE_SESSIONS = True  # the CSRF secret in the session too, no second cookie
+# The CSRF secret in the session too: no second cookie, and none to mix up with Latch's `csrftoken`
+# (cookies ignore the port: on one machine localhost:8000 and localhost:9000 share them).
+CSRF_USE_SESSIONS = True
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
 
