@@ -77,8 +77,10 @@ def activity_item(page: Page, name: str):
 
 
 def test_signing_in_with_latch_shows_the_members_name_and_upcoming_activities(
-    page, webapp, latch_for_webapp, member, activities
+    page, webapp, latch_for_webapp, member, activities, screenshot
 ):
+    page.goto(f"{webapp.url}/")
+    screenshot("webapp-login")
     start_sign_in(page, webapp, member)
     consent = page.get_by_role("list", name=f"This will allow {APP_NAME} to:")
     expect(consent.get_by_role("listitem")).to_have_count(len(SCOPES.split()))
@@ -91,19 +93,21 @@ def test_signing_in_with_latch_shows_the_members_name_and_upcoming_activities(
     expect(page.get_by_role("list", name="Upcoming activities").get_by_role("heading")).to_have_text(
         ["Board game night", "Canal clean-up"]
     )
+    screenshot("webapp-home")
     access, refresh = tokens_of(member, latch_for_webapp)
     assert access.count() == 1
     assert refresh.filter(revoked=None).count() == 1
 
 
 def test_enrolling_from_the_app_shows_enrolled_and_stores_the_participant_in_latch(
-    page, webapp, latch_for_webapp, member, activities
+    page, webapp, latch_for_webapp, member, activities, screenshot
 ):
     sign_in_to_app(page, webapp, member)
 
     page.get_by_role("button", name="Enrol in Canal clean-up").click()
 
     expect(page.get_by_role("status")).to_have_text("You are enrolled.")
+    screenshot("webapp-enrolled")
     expect(activity_item(page, "Canal clean-up").get_by_text("Enrolled", exact=True)).to_be_visible()
     expect(
         activity_item(page, "Board game night").get_by_role("button", name=re.compile("^Enrol"))
