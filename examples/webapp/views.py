@@ -5,6 +5,7 @@ Latch sends back to /callback, a forged or replayed callback, a refused token re
 that does not verify, a refresh token Latch no longer accepts, or Latch being unreachable.
 """
 
+import datetime
 import logging
 from typing import Any
 
@@ -13,6 +14,7 @@ from authlib.integrations.base_client import MismatchingStateError, OAuthError
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from joserfc.errors import JoseError
@@ -43,18 +45,15 @@ def home(request: HttpRequest) -> HttpResponse:
         member = latch.get_json(request.session, "members/me")
         activities = latch.get_json(request.session, "activities")["results"]
         enrolments = latch.get_json(request.session, "members/me/enrolments", pages=10)
+        by_activity = {enrolment["activity"]["id"]: enrolment for enrolment in enrolments}
+        shown = [_activity(activity, by_activity.get(activity["id"])) for activity in activities]
     except latch.SessionEnded:
         return _end_session(request)
-    except (latch.LatchUnavailable, KeyError, TypeError) as error:
+    except (latch.LatchUnavailable, KeyError, TypeError, ValueError) as error:  # ... or not the API's shape
         logger.warning("webapp.home_failed: %s", error)
         messages.error(request, UNREACHABLE)
         return render(request, "webapp/home.html", {"member": None, "activities": []})
-    by_activity = {enrolment["activity"]["id"]: enrolment for enrolment in enrolments}
-    return render(
-        request,
-        "webapp/home.html",
-        {"member": member, "activities": [_activity(a, by_activity.get(a["id"])) for a in activities]},
-    )
+    return render(request, "webapp/home.html", {"member": member, "activities": shown, "now": timezone.now()})
 
 
 @require_http_methods(["GET", "POST"])
@@ -177,8 +176,13 @@ def _activity(activity: dict[str, Any], enrolment: dict[str, Any] | None) -> dic
     """An activity of the API, with datetimes parsed and the member's own status beside it."""
     return {
         **activity,
-        "starts_at": parse_datetime(activity["starts_at"]),
-        "ends_at": parse_datetime(activity["ends_at"]) if activity.get("ends_at") else None,
+        "starts_at": _moment(activity["starts_at"]),
+        "ends_at": _moment(activity.get("ends_at")),
+        "registration_opens_at": _moment(activity.get("registration_opens_at")),
         "status": enrolment["status"] if enrolment else None,
         "position": enrolment["position"] if enrolment else None,
     }
+
+
+def _moment(value: str | None) -> datetime.datetime | None:
+    return parse_datetime(value) if value else None

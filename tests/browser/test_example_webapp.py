@@ -17,7 +17,7 @@ from apps.activities.models import Participant
 from apps.oauth import services
 from apps.oauth.models import AccessToken, RefreshToken
 from examples.webapp.tokens import SCOPES
-from tests.activities.factories import ActivityFactory
+from tests.activities.factories import ActivityFactory, ParticipantFactory
 from tests.browser.test_consent_flow import sign_in
 from tests.browser.webapp import WebApp
 from tests.members.factories import member_with_login
@@ -115,6 +115,26 @@ def test_enrolling_from_the_app_shows_enrolled_and_stores_the_participant_in_lat
     participant = Participant.objects.get(member=member)
     assert participant.activity == activities[1]
     assert participant.status == Participant.Status.ENROLLED
+
+
+def test_a_full_activity_puts_the_member_on_the_waiting_list_and_latchs_refusal_is_shown(
+    page, webapp, latch_for_webapp, member
+):
+    waiting_list = ActivityFactory(name="Bouldering", participant_limit=1)
+    no_waiting_list = ActivityFactory(name="Sailing", participant_limit=1, waiting_list_limit=0)
+    ParticipantFactory(activity=waiting_list)
+    ParticipantFactory(activity=no_waiting_list)
+    sign_in_to_app(page, webapp, member)
+
+    page.get_by_role("button", name="Join the waiting list for Bouldering").click()
+    expect(page.get_by_role("status")).to_have_text(
+        "The activity is full: you are number 1 on the waiting list."
+    )
+    expect(activity_item(page, "Bouldering").get_by_text("Waiting list, number 1")).to_be_visible()
+
+    page.get_by_role("button", name="Join the waiting list for Sailing").click()
+    expect(page.get_by_role("alert")).to_have_text("This activity is full, and so is its waiting list.")
+    assert Participant.objects.get(member=member).activity == waiting_list
 
 
 def test_the_app_refreshes_an_expired_token_and_latch_rotates_the_refresh_token(
