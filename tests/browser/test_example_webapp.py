@@ -157,6 +157,9 @@ def test_the_app_refreshes_an_expired_token_and_latch_rotates_the_refresh_token(
     new_access = access.get()
     assert new_access.pk != old_access.pk
     assert new_access.expires > timezone.now()
+    # The id_token_hint the app keeps still names this sign-in at Latch after the rotation.
+    page.get_by_role("button", name="Sign out").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Sign out of Latch?")
 
 
 def test_the_app_refreshes_a_token_about_to_expire_before_using_it(
