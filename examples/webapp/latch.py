@@ -86,7 +86,7 @@ def get_json(session: SessionBase, path: str, *, pages: int = 1) -> Any:
     response = api(session, "GET", path)
     if response.status_code != 200:
         raise LatchUnavailable(f"GET {path}: {response.status_code} {error_code(response)}")
-    body = _json(response)
+    body = json_object(response)
     if pages == 1 or "results" not in body:
         return body
     results = list(body["results"])
@@ -169,11 +169,15 @@ def _send(method: str, path: str, token: dict[str, Any]) -> requests.Response:
         raise LatchUnavailable(f"{method} {path}: {type(error).__name__}") from error
 
 
-def _json(response: requests.Response) -> Any:
+def json_object(response: requests.Response) -> dict[str, Any]:
+    """The JSON object Latch answered with; LatchUnavailable for anything else."""
     try:
-        return response.json()
+        value = response.json()
     except ValueError as error:
         raise LatchUnavailable(f"{response.request.path_url}: not JSON") from error
+    if not isinstance(value, dict):
+        raise LatchUnavailable(f"{response.request.path_url}: not a JSON object")
+    return value
 
 
 def error_code(response: requests.Response) -> str:

@@ -92,6 +92,7 @@ SESSION_COOKIE_AGE = 8 * 3600  # a working day; Latch's refresh token outlives i
 # (cookies ignore the port: on one machine localhost:8000 and localhost:9000 share them).
 CSRF_USE_SESSIONS = True
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+CSRF_FAILURE_VIEW = "examples.webapp.views.csrf_failure"  # a stale page's form: a message, not a 403
 MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
 
 # No JavaScript at all; the one inline <style> carries the request's nonce. form-action names

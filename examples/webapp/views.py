@@ -111,6 +111,7 @@ def enrol(request: HttpRequest, activity_id: int) -> HttpResponse:
         return redirect("home")
     try:
         response = latch.api(request.session, "POST", f"activities/{activity_id}/enrolment")
+        result = latch.json_object(response) if response.status_code == 201 else {}
     except latch.SessionEnded:
         return _end_session(request)
     except latch.LatchUnavailable:
@@ -118,7 +119,6 @@ def enrol(request: HttpRequest, activity_id: int) -> HttpResponse:
         return redirect("home")
     code = latch.error_code(response)
     if response.status_code == 201:
-        result = response.json()
         if result.get("status") == "waiting":
             messages.success(
                 request, f"The activity is full: you are number {result.get('position')} on the waiting list."
@@ -154,6 +154,14 @@ def logout(request: HttpRequest) -> HttpResponse:
         logger.warning("webapp.logout_redirect_failed: %s", type(error).__name__)
         messages.info(request, f"You are signed out of {APP_NAME}, but Latch could not be reached.")
         return redirect("home")
+
+
+def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
+    """CSRF_FAILURE_VIEW: a form from a page older than the session (signed out meanwhile, in
+    another tab, or the session expired) is refused with a message, not Django's 403 page."""
+    logger.info("webapp.csrf_failed: %s", reason)
+    messages.error(request, "That page had expired, so nothing was sent; try again.")
+    return redirect("home")
 
 
 def _signed_out(request: HttpRequest) -> HttpResponse:

@@ -239,3 +239,19 @@ def test_a_callback_the_app_did_not_start_shows_a_message_not_an_error_page(page
     assert redirect.response() is not None
     assert redirect.response().status == 302
     expect_login_page(page, webapp, "This sign-in was not started here, or was already used; sign in again.")
+
+
+def test_a_form_from_a_page_older_than_the_session_shows_a_message_not_an_error_page(
+    page, webapp, latch_for_webapp, member, activities
+):
+    sign_in_to_app(page, webapp, member)
+    stale = page.context.new_page()  # a second tab, still showing the activities
+    stale.goto(f"{webapp.url}/")
+    page.get_by_role("button", name="Sign out").click()
+    page.get_by_role("button", name="Sign out", exact=True).click()
+    expect_login_page(page, webapp)
+
+    stale.get_by_role("button", name="Enrol in Board game night").click()
+
+    expect_login_page(stale, webapp, "That page had expired, so nothing was sent; try again.")
+    assert not Participant.objects.exists()
