@@ -241,6 +241,15 @@ def test_a_callback_the_app_did_not_start_shows_a_message_not_an_error_page(page
     expect_login_page(page, webapp, "This sign-in was not started here, or was already used; sign in again.")
 
 
+def test_an_error_latch_sends_back_is_shown_with_its_code_and_description(page, webapp, latch_for_webapp):
+    page.goto(
+        f"{webapp.url}/callback?error=invalid_scope&error_description=Unknown+scope%3A+%3Cb%3Ex%3C%2Fb%3E"
+    )
+
+    # Latch's code and description, as text: the description comes from the URL, so it is escaped.
+    expect_login_page(page, webapp, "Latch could not sign you in (invalid_scope): Unknown scope: <b>x</b>")
+
+
 def test_a_form_from_a_page_older_than_the_session_shows_a_message_not_an_error_page(
     page, webapp, latch_for_webapp, member, activities
 ):
