@@ -30,9 +30,9 @@ setup: $(RUNTIME) .env
 	$(PY) manage.py migrate --verbosity 0
 	$(PY) manage.py load_demo
 
-## run: serve Latch on http://localhost:8000 with SQLite and demo data (development settings from .env)
+## run: serve Latch on http://localhost:8000 and the example app on http://127.0.0.1:9000 (SQLite, demo data)
 run: setup
-	$(PY) manage.py runserver 127.0.0.1:8000
+	$(PY) scripts/serve_demo.py
 
 ## test: the whole suite; PostgreSQL when DATABASE_URL is set, else SQLite (with a warning)
 test: $(TOOLS)
@@ -47,7 +47,7 @@ test: $(TOOLS)
 lint: $(TOOLS)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	LATCH_DOTENV= LATCH_DEV_KEYS=1 LATCH_ISSUER=https://latch.example.org $(VENV)/bin/mypy apps config bench
+	LATCH_DOTENV= LATCH_DEV_KEYS=1 LATCH_ISSUER=https://latch.example.org $(VENV)/bin/mypy apps config bench examples
 
 ## check-deploy: Django's deployment checklist with production settings
 check-deploy: $(RUNTIME)

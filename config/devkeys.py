@@ -9,13 +9,18 @@ refuses to start without them.
 import base64
 import os
 import secrets
+from collections.abc import Callable
 from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 
-def _read_or_create(path: Path, make) -> str:
+def read_or_create(path: Path, make: Callable[[], str]) -> str:
+    """The secret kept in `path`, made by `make()` and written there (mode 0600) the first time.
+
+    Also for the example relying party's own secret key (examples/webapp/settings.py).
+    """
     if path.exists():
         return path.read_text()
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -30,7 +35,7 @@ def _read_or_create(path: Path, make) -> str:
 
 
 def dev_secret_key(var_dir: Path) -> str:
-    return _read_or_create(var_dir / "dev-secret-key", lambda: secrets.token_urlsafe(50))
+    return read_or_create(var_dir / "dev-secret-key", lambda: secrets.token_urlsafe(50))
 
 
 def dev_rsa_private_key(var_dir: Path) -> str:
@@ -42,11 +47,11 @@ def dev_rsa_private_key(var_dir: Path) -> str:
             serialization.NoEncryption(),
         ).decode()
 
-    return _read_or_create(var_dir / "dev-oidc-key.pem", make)
+    return read_or_create(var_dir / "dev-oidc-key.pem", make)
 
 
 def dev_vault_keys(var_dir: Path) -> str:
     """One AES-256 key as LATCH_VAULT_KEYS spells it (`kid:base64`); its kid "dev" is the current one."""
-    return _read_or_create(
+    return read_or_create(
         var_dir / "dev-vault-keys", lambda: "dev:" + base64.b64encode(secrets.token_bytes(32)).decode()
     )

@@ -1,4 +1,5 @@
-"""The environment for a test that starts Latch (or Django) in a fresh process.
+"""Processes the tests start on their own (Latch or Django anew, runserver): their environment, a
+free port, and a clean stop.
 
 Settings are read once per process, so tests of what Latch does at start-up run it anew. Such a
 process gets this one's environment without Latch's own variables, which each test then sets, and
@@ -6,6 +7,8 @@ never the development settings `make run` leaves in the checkout's .env (config/
 """
 
 import os
+import socket
+import subprocess
 
 LATCH_PREFIXES = ("DJANGO_", "LATCH_", "OIDC_")
 
@@ -16,3 +19,20 @@ def clean_environment(*, without: tuple[str, ...] = LATCH_PREFIXES, **variables:
     environment["LATCH_DOTENV"] = ""
     environment.update(variables)
     return environment
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def stop(process: subprocess.Popen) -> None:
+    """Terminate, and kill what does not end within 10 s."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()

@@ -14,6 +14,9 @@ from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_play
 
 from tests.browser.app import AppServer, app_server
 
+# The example web app's fixtures (webapp, latch_for_webapp), for tests/browser/test_example_webapp.py.
+from tests.browser.webapp import latch_for_webapp, log_written_during, webapp  # noqa: F401
+
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--no-sandbox",  # tests may run as root (CI containers), where Chromium's sandbox refuses to start
@@ -107,3 +110,12 @@ def screenshot(page: Page) -> Callable[[str], None]:
         page.set_viewport_size(VIEWPORTS["desktop"])
 
     return take
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
+    """A failed test that ran the example web app (tests/browser/webapp.py) shows what it logged."""
+    report = yield
+    if report.failed and (log := log_written_during(item)) is not None:
+        report.sections.append(("example web app log", log))
+    return report

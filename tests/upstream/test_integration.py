@@ -19,7 +19,6 @@ e. the member disconnects: the upstream revokes the tokens.
 import base64
 import json
 import secrets
-import socket
 import subprocess
 import sys
 import time
@@ -43,7 +42,7 @@ from config.devkeys import dev_rsa_private_key
 from tests.accounts.factories import PASSWORD, UserFactory
 from tests.api.tokens import issue_token
 from tests.oauth.factories import ApplicationFactory
-from tests.processes import clean_environment
+from tests.processes import clean_environment, free_port, stop
 from tests.upstream.factories import RequirementFactory
 
 pytestmark = pytest.mark.integration
@@ -98,12 +97,6 @@ class Upstream:
         return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def upstream_environment(directory: Path, port: int) -> dict[str, str]:
     """The second Latch's own settings: nothing of this process's (DJANGO_*, LATCH_*, keys in var/)."""
     keys = directory / "keys"
@@ -135,16 +128,6 @@ def manage(env: dict[str, str], *args: str) -> str:
     if result.returncode != 0:
         pytest.fail(f"upstream `manage.py {args[0]}` failed:\n{result.stderr[-3000:]}")
     return result.stdout
-
-
-def stop(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 def wait_until_serving(server: Upstream, process: subprocess.Popen) -> None:
