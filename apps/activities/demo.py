@@ -1,4 +1,5 @@
-"""Demo activities for `make run`: a few upcoming, one full with a waiting list, one past, one draft.
+"""Demo activities for `make run`: a few upcoming, one full with a waiting list, one past, one draft,
+and one open that no demo member has joined yet, for a first enrolment from the example app.
 
 Idempotent: activities are found by name and their dates are moved relative to today on each run,
 so the demo always has upcoming activities; participants are only added, never duplicated.
@@ -44,6 +45,19 @@ def _activities() -> list[dict]:
             "waiting_list_limit": 5,
             "registration_opens_at": _at(-7, 12, 0),
             "registration_closes_at": _at(10, 23, 59),
+            "published": True,
+        },
+        {
+            "name": "Pub quiz",
+            "description": "Teams of four, six rounds; the winners choose next month's theme.",
+            "location": "Café De Vlinder",
+            "starts_at": _at(8, 20, 0),
+            "ends_at": _at(8, 23, 0),
+            "price_cents": 0,
+            "participant_limit": 40,
+            "waiting_list_limit": 10,
+            "registration_opens_at": None,
+            "registration_closes_at": _at(8, 12, 0),
             "published": True,
         },
         {

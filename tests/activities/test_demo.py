@@ -19,7 +19,7 @@ def test_demo_is_idempotent_and_shows_each_kind_of_activity(api_as_app):
     load_demo(members)
 
     assert snapshot() == first
-    assert Activity.objects.count() == 5
+    assert Activity.objects.count() == 6
     assert Activity.objects.filter(published=False).count() == 1
     bouldering = Activity.objects.get(name="Introduction to bouldering")
     assert list(
@@ -33,11 +33,13 @@ def test_demo_is_idempotent_and_shows_each_kind_of_activity(api_as_app):
     listed = api_as_app("activity-read").get("/activities").json()["results"]
     assert [a["name"] for a in listed] == [
         "Board game night",
+        "Pub quiz",
         "Introduction to bouldering",
         "Annual general meeting",
     ]
     assert [(a["places_left"], a["waiting_list_length"], a["registration_open"]) for a in listed] == [
         (None, 0, True),
+        (40, 0, True),  # nobody has joined: the example app's first enrolment
         (0, 2, True),
         (120, 0, False),
     ]
@@ -47,5 +49,5 @@ def test_demo_works_without_members():
     load_demo([])
     load_demo([])
 
-    assert Activity.objects.count() == 5
+    assert Activity.objects.count() == 6
     assert not Participant.objects.exists()
