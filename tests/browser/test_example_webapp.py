@@ -19,12 +19,12 @@ from apps.oauth.models import AccessToken, RefreshToken
 from examples.webapp.tokens import SCOPES
 from tests.activities.factories import ActivityFactory, ParticipantFactory
 from tests.browser.test_consent_flow import sign_in
-from tests.browser.webapp import WebApp
+from tests.browser.webapp import WebApp, demo_web_spec
 from tests.members.factories import member_with_login
 
 pytestmark = pytest.mark.browser
 
-APP_NAME = "Activity planner (demo web app)"
+APP_NAME = demo_web_spec()["name"]  # "Activity planner (demo web app)", as Latch shows it
 
 
 @pytest.fixture
