@@ -714,12 +714,15 @@ class LatchOAuth2Validator(DeviceCodeValidatorMixin, OAuth2Validator):
         """DOT's, and then the tokens other apps got by exchanging a token of this chain (RFC 8693):
         an app that revokes a member's token ends the access it passed on, not only its own."""
         family = self._family_of_own_token(token, request)
-        super().revoke_token(token, token_type_hint, request, *args, **kwargs)
-        if family is not None:
-            exchanged = AccessToken.objects.filter(token_family=family, issued_by_exchange=True)
-            # Locked first, as in RefreshToken.revoke_family: an exchange in flight commits first.
-            list(exchanged.select_for_update().values_list("pk", flat=True))
-            exchanged.delete()
+        # One transaction: the lock below needs one (a request runs in autocommit), and the
+        # exchanged tokens go with the revoked one or not at all.
+        with transaction.atomic(using=router.db_for_write(AccessToken)):
+            super().revoke_token(token, token_type_hint, request, *args, **kwargs)
+            if family is not None:
+                exchanged = AccessToken.objects.filter(token_family=family, issued_by_exchange=True)
+                # Locked first, as in RefreshToken.revoke_family: an exchange in flight commits first.
+                list(exchanged.select_for_update().values_list("pk", flat=True))
+                exchanged.delete()
 
     @staticmethod
     def _family_of_own_token(token, request) -> uuid.UUID | None:

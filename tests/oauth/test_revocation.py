@@ -58,6 +58,19 @@ def test_revoking_an_access_token_stops_it_and_its_refresh_token(browser, applic
     assert_refresh_refused(application, body["refresh_token"])
 
 
+@pytest.mark.django_db(transaction=True)
+def test_revoking_outside_a_transaction_as_in_production_answers_200(browser, application):
+    """Requests run in autocommit; the other tests run inside the test's transaction, which hid a
+    select_for_update outside any transaction (a 500 after the token was already revoked)."""
+    body = issue(browser, application)
+
+    response = revoke(application, body["refresh_token"], token_type_hint="refresh_token")
+
+    assert response.status_code == 200
+    assert RefreshToken.objects.get().revoked is not None
+    assert not AccessToken.objects.exists()
+
+
 def test_revoking_an_access_token_with_its_hint(browser, application):
     body = issue(browser, application)
 
