@@ -8,6 +8,7 @@ from django.test import Client
 from tests.accounts.factories import UserFactory
 from tests.accounts.mfa import staff_browser
 from tests.api.tokens import bearer, issue_token
+from tests.locking import refuse_locks_outside_own_transactions
 
 
 def pytest_collection_modifyitems(config, items):
@@ -15,6 +16,13 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "concurrency" in item.keywords:
             item.add_marker(pytest.mark.django_db(transaction=True))
+
+
+@pytest.fixture(autouse=True, scope="session")
+def locks_only_in_transactions_of_their_own():
+    """A row lock the test's own transaction would hide fails, as in production (tests/locking.py)."""
+    with refuse_locks_outside_own_transactions():
+        yield
 
 
 @pytest.fixture(autouse=True)

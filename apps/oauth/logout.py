@@ -1,9 +1,11 @@
 """RP-initiated logout (OpenID Connect RP-Initiated Logout 1.0) at /oauth/logout."""
 
+from django.conf import settings
+from django.contrib import messages
 from django.contrib.auth import logout
 from django.shortcuts import redirect
 from oauth2_provider import views as dot_views
-from oauth2_provider.exceptions import InvalidOIDCRedirectURIError
+from oauth2_provider.exceptions import InvalidOIDCRedirectURIError, LogoutDenied
 
 
 class LogoutView(dot_views.RPInitiatedLogoutView):
@@ -32,3 +34,12 @@ class LogoutView(dot_views.RPInitiatedLogoutView):
             return super().do_logout(application, post_logout_redirect_uri, state, token_user)
         logout(self.request)
         return redirect("account_login")
+
+    def error_response(self, error):
+        """ "Stay signed in" is the member's answer, not an error: DOT raises LogoutDenied for it and
+        would show the page for an app's invalid request. The member goes to their account page,
+        still signed in, and the app is not told anything (it has signed them out of itself)."""
+        if isinstance(error, LogoutDenied):
+            messages.info(self.request, "You are still signed in to Latch.")
+            return redirect(settings.LOGIN_REDIRECT_URL)
+        return super().error_response(error)

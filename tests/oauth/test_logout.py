@@ -112,6 +112,10 @@ def test_declining_rp_initiated_logout_keeps_the_member_signed_in(signed_in):
 
     response = browser.post("/oauth/logout", data)
 
-    assert response.status_code == 400
-    assert "Location" not in response
+    # "Stay signed in": the account page, still signed in, saying so; not the invalid-request page.
+    assert response.status_code == 302
+    assert response["Location"] == "/accounts/"
     assert "_auth_user_id" in browser.session
+    account = browser.get(response["Location"]).content.decode()
+    assert "You are still signed in to Latch." in account
+    assert "cannot be completed" not in account

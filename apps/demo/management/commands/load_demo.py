@@ -64,7 +64,9 @@ class Command(BaseCommand):
             credentials_file,
             {"passwords": passwords, "client_secrets": client_secrets, "totp_secrets": totp_secrets},
         )
-        self._print_banner(options["base_url"], demo, passwords, client_secrets, totp_secrets)
+        self._print_banner(
+            options["base_url"], credentials_file, demo, passwords, client_secrets, totp_secrets
+        )
 
     def _load(self, demo: dict, passwords: dict, client_secrets: dict, totp_secrets: dict) -> None:
         with transaction.atomic():
@@ -109,7 +111,13 @@ class Command(BaseCommand):
             json.dump(data, handle, indent=2)
 
     def _print_banner(
-        self, base: str, demo: dict, passwords: dict, client_secrets: dict, totp_secrets: dict
+        self,
+        base: str,
+        credentials_file: Path,
+        demo: dict,
+        passwords: dict,
+        client_secrets: dict,
+        totp_secrets: dict,
     ) -> None:
         out = self.stdout.write
         example_app = next(spec for spec in demo["applications"] if spec["client_id"] == "demo-web")
@@ -132,5 +140,5 @@ class Command(BaseCommand):
             secret = client_secrets.get(spec["client_id"], "(public client: PKCE, no secret)")
             out(f"    {spec['client_id']:<12} {secret}")
             out(f"                 {spec['grant_type']}; scopes: {' '.join(spec['allowed_scopes'])}")
-        out(f"\n  (kept in {Path(settings.VAR_DIR) / 'demo-credentials.json'}; the development settings that")
+        out(f"\n  (kept in {credentials_file}; the development settings that")
         out("  `.venv/bin/python manage.py ...` reads in another shell are in .env)\n")
