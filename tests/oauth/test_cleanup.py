@@ -43,6 +43,14 @@ REFRESH_LIFETIME = timedelta(days=30)  # settings: LATCH_REFRESH_TOKEN_SECONDS' 
 SESSION = timedelta(days=14)  # settings: LATCH_SESSION_SECONDS' default
 
 
+@pytest.fixture(autouse=True)
+def now_is_this_tests_start():
+    """The rows are made relative to NOW, and `manage.py cleanup_tokens` runs at the real time: NOW
+    must be this test's start, not the module's import (a slow suite aged a 30-second code past it)."""
+    global NOW
+    NOW = timezone.now()
+
+
 @pytest.fixture
 def owner():
     return UserFactory(), ApplicationFactory()
