@@ -161,10 +161,15 @@ def unloaded_summary(run: WrkRun, app_cpu_ms: float | None) -> dict[str, Any]:
     return summary
 
 
+def _significant(value: float) -> float:
+    """Three significant digits: Latch / stock spans 0.005 (PBKDF2's CPU) to 200."""
+    return float(f"{value:.3g}")
+
+
 def _quotient(numerator: float | None, denominator: float | None) -> float | None:
     if numerator is None or not denominator:
         return None
-    return round(numerator / denominator, 3)
+    return _significant(numerator / denominator)
 
 
 def versus(
@@ -184,9 +189,9 @@ def versus(
     latch_total = (latch_row.get("app_cpu_ms") or 0) + (latch_row.get("db_cpu_ms") or 0)
     stock_total = (stock_row.get("app_cpu_ms") or 0) + (stock_row.get("db_cpu_ms") or 0)
     return {
-        "rps_ratio": round(statistics.median(ratios), 3) if ratios else None,
-        "rps_ratio_min": round(min(ratios), 3) if ratios else None,
-        "rps_ratio_max": round(max(ratios), 3) if ratios else None,
+        "rps_ratio": _significant(statistics.median(ratios)) if ratios else None,
+        "rps_ratio_min": _significant(min(ratios)) if ratios else None,
+        "rps_ratio_max": _significant(max(ratios)) if ratios else None,
         "cpu_ratio": _quotient(latch_row.get("app_cpu_ms"), stock_row.get("app_cpu_ms")),
         "total_cpu_ratio": _quotient(latch_total or None, stock_total),
         "unloaded_p50_ratio": _quotient(latch_row.get("unloaded_p50_ms"), stock_row.get("unloaded_p50_ms")),
@@ -263,7 +268,8 @@ def _heading(document: Mapping[str, Any]) -> list[str]:
         f"PostgreSQL {machine.get('postgresql', '?')}",
         f"gunicorn {settings.get('gunicorn', '?')}; wrk {settings.get('connections', '?')} connections; "
         f"{settings.get('rounds', '?')} interleaved rounds of {settings.get('seconds', '?')} s after "
-        f"{settings.get('warmup_seconds', '?')} s of warm-up; median (min-max) of the rounds",
+        f"{settings.get('warmup_seconds', '?')} s of warm-up; median (min-max) of the rounds"
+        + ("; stock DOT beside Latch" if settings.get("stock") else ""),
     ]
     load = str(machine.get("load_before") or "").split(",")[0]
     if load and machine.get("cores") and float(load) > machine["cores"]:
@@ -367,13 +373,20 @@ def _checks_lines(checks: Mapping[str, Any]) -> list[str]:
 def _stock_checks_lines(stock: Mapping[str, Any]) -> list[str]:
     iterations = stock.get("hasher_iterations")
     rounds = f" ({iterations:,} iterations)" if iterations else ""
-    return [
+    lines = [
         f"stock DOT: models {stock['application_model']}, client secrets hashed with "
         f"{stock['client_secret_hasher']}{rounds}, stored as {', '.join(stock['client_secrets_stored_as'])}; "
         f"{stock['plaintext_tokens']:,} tokens stored in plaintext (DOT's default); refresh rotation "
         f"{_on(stock['refresh_rotation'])}, reuse detection {_on(stock['refresh_reuse_protection'])}; "
         f"DEBUG {_on(stock['debug'])}"
     ]
+    served = stock.get("served_vs_issued") or {}
+    if served:
+        lines.append(
+            "  client_credentials requests counted / tokens the stock server issued: "
+            + ", ".join(f"{name} {row['counted']:,} / {row['issued']:,}" for name, row in served.items())
+        )
+    return lines
 
 
 def _memory_lines(memory: Mapping[str, Any]) -> list[str]:
