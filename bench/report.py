@@ -87,6 +87,10 @@ def parse_wrk_output(text: str) -> WrkRun:
     )
 
 
+def _median_or_none(values: list[float]) -> float | None:
+    return round(statistics.median(values), 2) if values else None
+
+
 def summarise(runs: Sequence[WrkRun], bare_runs: Sequence[WrkRun] | None = None) -> dict[str, Any]:
     """Median and spread of a scenario's rounds; each round's ratio is to the bare run of its round."""
     if not runs:
@@ -96,8 +100,9 @@ def summarise(runs: Sequence[WrkRun], bare_runs: Sequence[WrkRun] | None = None)
         "rps": round(statistics.median(rates), 1),
         "rps_min": round(min(rates), 1),
         "rps_max": round(max(rates), 1),
-        "p50_ms": round(statistics.median(run.p50_ms for run in runs), 2),
-        "p99_ms": round(statistics.median(run.p99_ms for run in runs), 2),
+        # Of the runs that saw answers: a drained PBKDF2 run may have none within its second.
+        "p50_ms": _median_or_none([run.p50_ms for run in runs if run.requests]),
+        "p99_ms": _median_or_none([run.p99_ms for run in runs if run.requests]),
         "non2xx": sum(run.non2xx for run in runs),
         "bad_body": sum(run.bad_body for run in runs),
         "exhausted": sum(run.exhausted for run in runs),
@@ -155,10 +160,7 @@ def cpu_vs_bare(app_cpu_ms: float | None, bare_app_cpu_ms: float | None) -> floa
 def unloaded_summary(run: WrkRun, app_cpu_ms: float | None) -> dict[str, Any]:
     """One run with one connection (wrk -c1 -t1): latency without queueing, the unloaded p50
     (None when no answer came back within the run: no latency was measured)."""
-    summary = {**summarise([run]), "app_cpu_ms": app_cpu_ms}
-    if not run.requests:
-        summary["p50_ms"] = summary["p99_ms"] = None
-    return summary
+    return {**summarise([run]), "app_cpu_ms": app_cpu_ms}
 
 
 def _significant(value: float) -> float:
@@ -238,6 +240,10 @@ def _number(value: float | None, digits: int = 0) -> str:
     if value is None:
         return "-"
     return f"{value:,.{digits}f}"
+
+
+def milliseconds(value: float | None) -> str:
+    return "no answer" if value is None else f"{value:.2f} ms"
 
 
 def _ratio(value: float | None) -> str:

@@ -495,7 +495,8 @@ class Runner:
         for name in names:
             result = self.run(name, self.args.unloaded_seconds, "unloaded", connections=1)
             found[name] = report.unloaded_summary(result, self.cpu_ms(name, "unloaded")[0])
-        log("unloaded p50: " + ", ".join(f"{name} {row['p50_ms']:.2f} ms" for name, row in found.items()))
+        latencies = ", ".join(f"{name} {report.milliseconds(row['p50_ms'])}" for name, row in found.items())
+        log(f"unloaded p50: {latencies}")
         return found
 
     # --- the scale row -------------------------------------------------------------------------

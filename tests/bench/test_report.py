@@ -1,6 +1,7 @@
 """The benchmark's pure parts: reading wrk's result line, the JSON rows, and failing on bad answers."""
 
 import json
+from dataclasses import replace
 
 import pytest
 
@@ -211,6 +212,7 @@ def test_a_run_that_drains_counts_the_requests_left_in_flight_and_the_time_they_
     assert slow.served == 20
     assert slow.rps == pytest.approx(2.5)
     assert not slow.failed
+    assert report.summarise([replace(slow, requests=0)])["p50_ms"] is None  # no answer, no latency
 
 
 def test_an_unloaded_run_without_answers_has_no_latency_rather_than_zero():
