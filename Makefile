@@ -54,7 +54,7 @@ check-deploy: $(RUNTIME)
 	LATCH_DOTENV= DJANGO_DEBUG=0 LATCH_DEV_KEYS=1 DJANGO_ALLOWED_HOSTS=latch.example.org LATCH_ISSUER=https://latch.example.org \
 	  $(PY) manage.py check --deploy
 
-## bench: Latch under gunicorn and wrk on PostgreSQL, one table (QUICK=1: smoke run; SCALE=10M: 10M tokens)
+## bench: Latch and stock DOT under gunicorn and wrk on PostgreSQL, one table (QUICK=1: smoke; SCALE=10M)
 bench: $(TOOLS)
 	$(PY) -m bench $(if $(filter-out 0,$(QUICK)),--quick) $(if $(SCALE),--scale $(SCALE))
 

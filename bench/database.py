@@ -9,6 +9,7 @@ data, or starting a second run beside a first, cannot destroy anything.
 import hashlib
 from collections.abc import Iterator
 from contextlib import contextmanager
+from urllib.parse import urlsplit, urlunsplit
 
 import environ
 import psycopg
@@ -32,6 +33,12 @@ def _settings(url: str) -> dict:
             f"name must contain 'bench'; the default is {DEFAULT_URL}"
         )
     return config
+
+
+def sibling_url(url: str, suffix: str) -> str:
+    """The same server and credentials, the database `<name><suffix>` (the stock DOT server's)."""
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path=parts.path.rstrip("/") + suffix))
 
 
 def _maintenance(config: dict) -> psycopg.Connection:

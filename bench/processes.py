@@ -56,6 +56,14 @@ def rss_mb(pid: int) -> float:
     return 0.0
 
 
+def log_tail(path: Path, lines: int = 40) -> str:
+    """The last lines of a log file ("" when there is none yet)."""
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""
+
+
 def stop(process: subprocess.Popen, grace: float = 10.0) -> None:
     """End a process started with start_new_session and everything in its group: TERM, then KILL."""
     if process.poll() is not None:
@@ -70,14 +78,54 @@ def stop(process: subprocess.Popen, grace: float = 10.0) -> None:
         pass
 
 
+def running_threads(pids: list[int]) -> int:
+    """Threads of the processes that are running or waiting for a core (state R in /proc)."""
+    count = 0
+    for pid in pids:
+        try:
+            tasks = list(Path(f"/proc/{pid}/task").iterdir())
+        except OSError:
+            continue  # it ended
+        for task in tasks:
+            try:
+                text = (task / "stat").read_text()
+            except OSError:
+                continue
+            count += text[text.rindex(")") + 2 :].startswith("R")
+    return count
+
+
+def settle(pids: list[int], *, quiet_checks: int = 3, interval: float = 0.05, most: float = 60.0) -> None:
+    """Wait until no thread of the processes runs or waits to run, `quiet_checks` times in a row.
+
+    wrk stops at the end of a run, but the server finishes what it had already accepted: with
+    PBKDF2-hashed secrets that is a request for each of the 16 connections, 0.4 s of CPU each,
+    which would otherwise be counted to (and slow down) the scenario after it. The threads' state,
+    not their CPU time, tells: on a busy machine a thread that waits for a core uses no CPU for a
+    while, but it is runnable all along. Gives up after `most` seconds."""
+    deadline, quiet = time.monotonic() + most, 0
+    while quiet < quiet_checks and time.monotonic() < deadline:
+        quiet = quiet + 1 if running_threads(pids) == 0 else 0
+        time.sleep(interval)
+
+
 class Gunicorn:
-    """Latch under gunicorn with bench/gunicorn.conf.py, on 127.0.0.1:`port`, logging to `log`."""
+    """A WSGI application (Latch's by default) under gunicorn with bench/gunicorn.conf.py, on
+    127.0.0.1:`port`, logging to `log`. Every server the run starts uses the same configuration."""
 
     def __init__(
-        self, *, env: dict[str, str], port: int, log: Path, workers: int, overrides: list[str]
+        self,
+        *,
+        env: dict[str, str],
+        port: int,
+        log: Path,
+        workers: int,
+        overrides: list[str],
+        app: str = "config.wsgi:application",
     ) -> None:
         self.env, self.port, self.log, self.expected_workers = env, port, log, workers
         self.overrides = overrides  # command-line settings that win over the config file
+        self.app = app
         self.process: subprocess.Popen | None = None
 
     @property
@@ -94,7 +142,7 @@ class Gunicorn:
             "--bind",
             f"127.0.0.1:{self.port}",
             *self.overrides,
-            "config.wsgi:application",
+            self.app,
         ]
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(  # noqa: S603 (our own interpreter and arguments)
@@ -121,10 +169,7 @@ class Gunicorn:
             stop(self.process)
 
     def log_tail(self, lines: int = 40) -> str:
-        try:
-            return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return ""
+        return log_tail(self.log, lines)
 
 
 def run_wrk(*, url: str, spec: Path, seconds: int, connections: int, timeout: float) -> str:

@@ -1,19 +1,23 @@
-"""`make bench`: Latch under gunicorn with production settings, driven by wrk, measured, in one table.
+"""`make bench`: Latch and stock DOT under gunicorn, production settings, wrk, measured, one table.
 
 What a run does, in order:
 
-1. creates its own PostgreSQL database (DATABASE_URL, default latch_bench), migrates it and seeds two
+1. creates its own PostgreSQL database (DATABASE_URL, default latch_bench), migrates it and seeds
    clients and 50 members through Latch's services; signs with a fresh RSA key and secret key;
 2. starts gunicorn (bench/gunicorn.conf.py) with DEBUG off, on 127.0.0.1, the cache in a Redis
    database of its own, and counts the SQL statements of one request of each scenario in-process;
-3. warms up each scenario, then runs the scenarios in interleaved rounds (bare, client_credentials,
-   ... then again), so that the noise of a shared machine falls on all of them alike;
-4. fills the token tables with `--scale` rows (INSERT ... SELECT FROM generate_series) and repeats
+3. creates a second database for stock django-oauth-toolkit (bench/stock/), which its helper
+   process migrates and seeds through DOT's models, and serves it with a second gunicorn of the
+   same configuration;
+4. warms up each scenario, then runs the scenarios in interleaved rounds (bare, Latch's, stock
+   DOT's, then again), so that the noise of a shared machine falls on all of them alike; then each
+   once more with one connection, for the unloaded p50;
+5. fills the token tables with `--scale` rows (INSERT ... SELECT FROM generate_series) and repeats
    bare, resource and introspect;
-5. runs `manage.py cleanup_tokens` on that backlog while client_credentials load runs;
-6. reads each worker's resident memory, prints the table, writes bench/results/latest.json;
-7. always (also on failure or Ctrl-C): stops gunicorn, wrk and cleanup_tokens, drops the database and
-   empties its Redis database.
+6. runs `manage.py cleanup_tokens` on that backlog while client_credentials load runs;
+7. reads each worker's resident memory, prints the table, writes bench/results/latest.json;
+8. always (also on failure or Ctrl-C): stops both servers, the helper, wrk and cleanup_tokens, drops
+   both databases and empties its Redis database.
 
 It fails (exit status 1) when any request of any scenario did not get the answer it should: a table
 of fast 401s would measure nothing.
@@ -37,13 +41,15 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from bench import database, report
-from bench.processes import BENCH_DIR, ROOT, Gunicorn, cpu_seconds, rss_mb, run_wrk, stop
-from bench.scenarios import Lines, Scenario, scenarios, write_spec
+from bench.processes import BENCH_DIR, ROOT, Gunicorn, cpu_seconds, rss_mb, run_wrk, settle, stop
+from bench.scenarios import Lines, Scenario, scenarios, stock_scenarios, write_spec
+from bench.stock.client import HelperFailed, StockHelper
 
 RESULTS = BENCH_DIR / "results" / "latest.json"
 DEFAULT_CACHE_URL = "redis://127.0.0.1:6379/12"  # the test suite uses 15
@@ -62,6 +68,9 @@ CLEANUP_COMMAND = (
     "call_command('cleanup_tokens', '--max-seconds', sys.argv[1])"
 )
 STARTED = time.monotonic()
+# How long a pool of live tokens is used before a new one is minted: well within the shortest
+# access-token lifetime of the seed (300 s, bench/seed.py's JWT app).
+POOL_SECONDS = 120
 # Before a spending scenario's first run: the rate of a scenario that does less, so that enough
 # lines are minted (the bound-token call does what `resource` does, and checks a proof).
 SPEND_RATE_GUESS = {"dpop_resource": "resource", "private_key_jwt": "client_credentials"}
@@ -86,11 +95,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="smoke run: short rounds, small scale seed")
     parser.add_argument("--scale", type=parse_count, help="access-token rows for the scale row (1M; 10M)")
-    parser.add_argument("--rounds", type=int, help="interleaved rounds per scenario (5; quick 2)")
+    parser.add_argument("--rounds", type=int, help="interleaved rounds per scenario (5; quick 1)")
     parser.add_argument("--seconds", type=int, help="seconds per round (4; quick 1)")
     parser.add_argument("--connections", type=int, default=16, help="wrk connections (16)")
+    parser.add_argument(
+        "--slow-seconds", type=int, help="seconds of the unloaded run of a PBKDF2 scenario (3; quick 2)"
+    )
     parser.add_argument("--only", help="comma-separated scenarios to run (bare is always run)")
-    parser.add_argument("--skip", default="", help="comma-separated phases to skip: scale, cleanup")
+    parser.add_argument(
+        "--skip", default="", help="comma-separated phases to skip: stock, unloaded, scale, cleanup"
+    )
     parser.add_argument("--workers", type=int, help="override bench/gunicorn.conf.py's workers")
     parser.add_argument("--threads", type=int, help="override bench/gunicorn.conf.py's threads")
     parser.add_argument("--worker-class", help="override bench/gunicorn.conf.py's worker_class")
@@ -98,9 +112,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--output", type=Path, default=RESULTS, help=f"the JSON results ({RESULTS})")
     args = parser.parse_args(argv)
     quick = args.quick
-    args.rounds = args.rounds or (2 if quick else 5)
+    args.rounds = args.rounds or (1 if quick else 5)
     args.seconds = args.seconds or (1 if quick else 4)
-    args.warmup = 1 if quick else 2
+    args.warmup = 0 if quick else 2  # a smoke run's numbers are not for reading: no warm-up
+    args.unloaded_seconds = 1 if quick else 2  # one connection: a few hundred requests on Latch
+    # One connection to a scenario whose client check is a PBKDF2 hash (stock DOT's default): about
+    # 0.4 s a request on a quiet machine; a longer run so that the p50 has a few answers.
+    args.slow_seconds = args.slow_seconds or (2 if quick else 3)
+    args.slow_round_seconds = 1
     args.scale = args.scale or (20_000 if quick else 1_000_000)
     # More, shorter rounds than the main phase: the same time, and the median resists a busy machine.
     args.scale_rounds = 1 if quick else 6
@@ -180,6 +199,20 @@ def server_environment(*, workdir: Path, database_url: str, cache_url: str, port
     return env
 
 
+def stock_environment(*, database_url: str) -> dict[str, str]:
+    """The stock DOT project's environment (bench/stock/settings.py reads these, and nothing of
+    Latch's): the same inherited environment, its own secret key and database."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith(OWN_PREFIXES)}
+    env.update(
+        DJANGO_SETTINGS_MODULE="bench.stock.settings",
+        DJANGO_SECRET_KEY=secrets.token_urlsafe(50),
+        DJANGO_ALLOWED_HOSTS="127.0.0.1",
+        DATABASE_URL=database_url,
+        DATABASE_CONN_MAX_AGE="600",  # as Latch's server in the run
+    )
+    return env
+
+
 def machine() -> dict[str, Any]:
     cpu = "unknown"
     try:
@@ -211,7 +244,16 @@ class BenchFailed(RuntimeError):
 class Runner:
     """Runs the scenarios against the server and keeps what each run cost."""
 
-    def __init__(self, *, args: argparse.Namespace, server: Gunicorn, fixtures, workdir: Path) -> None:
+    def __init__(
+        self,
+        *,
+        args: argparse.Namespace,
+        server: Gunicorn,
+        fixtures,
+        workdir: Path,
+        stock: tuple[Gunicorn, StockHelper, str] | None = None,
+    ) -> None:
+        """`stock`: the stock DOT server, the helper that seeds its database, that database's name."""
         from bench import seed
 
         self.seed = seed
@@ -221,7 +263,13 @@ class Runner:
             web_auth=fixtures.web.basic_auth,
             redirect_uri=seed.REDIRECT_URI,
         )
-        self.pools: dict[str, Path] = {}
+        self.servers = {"latch": server}
+        self.stock = stock[1] if stock else None
+        self.stock_database = stock[2] if stock else None
+        if stock:
+            self.servers["stock"] = stock[0]
+            self.scenarios.update(stock_scenarios(stock[1].clients))
+        self.pools: dict[str, tuple[Path, float]] = {}  # the lines, and when they were minted
         self.best_rps: dict[str, float] = {}
         # (phase, scenario) -> [app CPU seconds, database CPU seconds, requests]
         self.cpu: dict[tuple[str, str], list[float]] = {}
@@ -239,6 +287,8 @@ class Runner:
         A DPoP proof names the URL it is sent to: the server's, or `base_url` for this process's
         test client."""
         seed, web, users = self.seed, self.fixtures.web.application, self.fixtures.user_ids
+        if scenario.server == "stock":
+            return self._mint_stock(scenario, count)
         if scenario.name == "dpop_resource":
             url = (base_url or self.server.url) + scenario.path
             return seed.mint_dpop_requests(web, users, seed.MEMBER_SCOPE, count, url)
@@ -256,13 +306,27 @@ class Runner:
         scope = seed.USERINFO_SCOPE if scenario.name == "userinfo" else seed.MEMBER_SCOPE
         return [(token,) for token in seed.mint_access_tokens(web, users, scope, count)]
 
+    def _mint_stock(self, scenario: Scenario, count: int) -> list[tuple[str, ...]]:
+        """Refresh tokens of the variant's own application (the one that redeems them); live
+        access tokens for the resource and to be introspected (of the plain web application)."""
+        if self.stock is None:
+            raise BenchFailed(f"{scenario.name}: the stock server is not running")
+        if scenario.lines is Lines.SPEND:
+            variant = "pbkdf2" if scenario.name.endswith("_pbkdf2") else "plain"
+            return self.stock.mint("refresh", variant, count)
+        return self.stock.mint("access", "plain", count)
+
     def lines_for(self, scenario: Scenario, seconds: int) -> Path | None:
         if scenario.lines is Lines.NONE:
             return None
         if scenario.lines is Lines.CYCLE:
-            if scenario.name not in self.pools:
-                self.pools[scenario.name] = self._write_lines(scenario.name, self.mint(scenario, 500))
-            return self.pools[scenario.name]
+            path, minted = self.pools.get(scenario.name, (None, 0.0))
+            # A fresh pool before the oldest tokens could expire: JWT access tokens live 5 minutes
+            # (the seeded app's access_token_lifetime), and a run with stock DOT lasts longer.
+            if path is None or time.monotonic() - minted > POOL_SECONDS:
+                path = self._write_lines(scenario.name, self.mint(scenario, 500))
+                self.pools[scenario.name] = (path, time.monotonic())
+            return path
         # Enough for this run at the best rate seen, with room to spare. Before the first run, the
         # rate of client_credentials: every spending scenario is a token request that does more.
         rate = (
@@ -276,27 +340,54 @@ class Runner:
 
     # --- one wrk run ---------------------------------------------------------------------------
 
-    def run(self, name: str, seconds: int, phase: str) -> report.WrkRun:
+    def backends(self, scenario: Scenario) -> list[int]:
+        """The PostgreSQL backends of the scenario's server's database (not the stock helper's)."""
+        if scenario.server == "stock" and self.stock is not None:
+            return self.seed.backend_pids(self.stock_database, exclude=(self.stock.backend_pid,))
+        return self.seed.backend_pids()
+
+    def run(self, name: str, seconds: int, phase: str, connections: int | None = None) -> report.WrkRun:
         scenario = self.scenarios[name]
+        server = self.servers[scenario.server]
+        if scenario.slow and phase == "unloaded":
+            seconds = max(seconds, self.args.slow_seconds)
+        elif scenario.slow:
+            # 16 PBKDF2 checks in flight are seconds of work already: the drain (below) is most of
+            # the measurement, and a longer run would only queue more behind it.
+            seconds = self.args.slow_round_seconds
         spec = write_spec(scenario, self.workdir, self.lines_for(scenario, seconds))
-        workers, backends = self.server.workers(), self.seed.backend_pids()
+        workers, backends = server.workers(), self.backends(scenario)
         app_before, db_before = cpu_seconds(workers), cpu_seconds(backends)
         output = run_wrk(
-            url=self.server.url,
+            url=server.url,
             spec=spec,
             seconds=seconds,
-            connections=self.args.connections,
+            connections=connections or self.args.connections,
             timeout=seconds + 30,
         )
+        result = report.parse_wrk_output(output)
         # Backends opened during the run started from zero CPU.
-        new_backends = [pid for pid in self.seed.backend_pids() if pid not in backends]
+        new_backends = [pid for pid in self.backends(scenario) if pid not in backends]
+        busy = workers + backends + new_backends
+        if scenario.slow:
+            # A PBKDF2 check is 0.4 s of CPU: when wrk stops, the server has a request of each
+            # connection to go, seconds of work. The run counts until it is done: CPU and time up
+            # to then, over the requests wrk counted and those it left in flight (one a connection).
+            started = time.monotonic()
+            settle(busy)
+            result = replace(
+                result,
+                in_flight=connections or self.args.connections,
+                drain_seconds=time.monotonic() - started,
+            )
         app = cpu_seconds(workers) - app_before
         db = cpu_seconds(backends) - db_before + cpu_seconds(new_backends)
-        result = report.parse_wrk_output(output)
+        # What the server still works on after wrk stopped is not the next scenario's.
+        settle(busy)
         totals = self.cpu.setdefault((phase, name), [0.0, 0.0, 0])
         totals[0] += app
         totals[1] += db
-        totals[2] += result.requests
+        totals[2] += result.served
         self.best_rps[name] = max(self.best_rps.get(name, 0.0), result.rps)
         return result
 
@@ -315,6 +406,9 @@ class Runner:
     ) -> dict[str, list[report.WrkRun]]:
         """A warm-up of each scenario, then `rounds` interleaved rounds of all of them."""
         for name in names:
+            if self.scenarios[name].slow or not self.args.warmup:
+                # The in-process count already sent two; a warm-up would cost a drain of seconds.
+                continue
             warmup = self.run(name, self.args.warmup, "warm-up")
             if warmup.failed:
                 raise BenchFailed(
@@ -349,28 +443,61 @@ class Runner:
                 self.mint(scenario, 2, "http://127.0.0.1") if scenario.lines is not Lines.NONE else [(), ()]
             )
             for fields in lines:
-                with CaptureQueriesContext(connection) as captured:
-                    response = self.send(client, scenario, list(fields))
-                body = response.content.decode(errors="replace")
-                if not 200 <= response.status_code < 300 or scenario.expect not in body:
-                    raise BenchFailed(
-                        f"{name}: in-process request answered {response.status_code}: {body[:400]}"
-                    )
-            statements[name] = [query["sql"] for query in captured.captured_queries]
+                method, path, headers, body = self.filled(scenario, list(fields))
+                if scenario.server == "stock" and self.stock is not None:
+                    # The stock project's settings live in the helper's process: it counts there.
+                    answer = self.stock.ask("request", method=method, path=path, headers=headers, body=body)
+                    status, text, sql = answer["status"], answer["body"], answer["sql"]
+                else:
+                    with CaptureQueriesContext(connection) as captured:
+                        if method == "GET":
+                            response = client.get(path, headers=headers)
+                        else:
+                            response = client.post(
+                                path, body, content_type="application/x-www-form-urlencoded", headers=headers
+                            )
+                    status, text = response.status_code, response.content.decode(errors="replace")
+                    sql = [query["sql"] for query in captured.captured_queries]
+                if not 200 <= status < 300 or scenario.expect not in text:
+                    raise BenchFailed(f"{name}: in-process request answered {status}: {text[:400]}")
+            statements[name] = sql
         return statements
 
     @staticmethod
-    def send(client, scenario: Scenario, fields: list[str]):
+    def filled(scenario: Scenario, fields: list[str]) -> tuple[str, str, dict[str, str], str]:
+        """Method, path, headers (but the content type, which the test client sets) and body."""
         headers = {
             name: scenario.fill(value, fields)
             for name, value in scenario.headers.items()
             if name.lower() != "content-type"
         }
-        path = scenario.fill(scenario.path, fields)
-        if scenario.method == "GET":
-            return client.get(path, headers=headers)
         body = scenario.fill(scenario.body or "", fields)
-        return client.post(path, body, content_type="application/x-www-form-urlencoded", headers=headers)
+        return scenario.method, scenario.fill(scenario.path, fields), headers, body
+
+    def served_vs_issued(self, issued: dict[str, int]) -> dict[str, dict[str, int]]:
+        """Stock client_credentials: the requests the harness counted (wrk's answers, plus the
+        in-flight ones of the runs that drain, plus the two in-process ones) against the tokens
+        the stock server issued. Equal for the PBKDF2 variant when the drain's count is right; the
+        plain one issued one more per connection and run, the requests wrk left behind."""
+        found = {}
+        for variant in ("pbkdf2", "plain"):
+            name = f"stock_client_credentials_{variant}"
+            if name in self.scenarios:
+                counted = sum(int(totals[2]) for (_, each), totals in self.cpu.items() if each == name)
+                found[name] = {"counted": counted + 2, "issued": issued.get(f"Bench service ({variant})", 0)}
+        return found
+
+    # --- unloaded latency ----------------------------------------------------------------------
+
+    def unloaded(self, names: list[str]) -> dict[str, dict[str, Any]]:
+        """Each scenario with one connection (wrk -c1 -t1): its latency without any queue."""
+        found = {}
+        for name in names:
+            result = self.run(name, self.args.unloaded_seconds, "unloaded", connections=1)
+            found[name] = report.unloaded_summary(result, self.cpu_ms(name, "unloaded")[0])
+        latencies = ", ".join(f"{name} {report.milliseconds(row['p50_ms'])}" for name, row in found.items())
+        log(f"unloaded p50: {latencies}")
+        return found
 
     # --- the scale row -------------------------------------------------------------------------
 
@@ -494,6 +621,17 @@ def flush_cache(cache_url: str) -> None:
     redis.Redis.from_url(cache_url).flushdb()
 
 
+def claim_database(teardown: ExitStack, url: str) -> str | None:
+    """Create the database `url` names, dropped at teardown; None (said why) when it is refused."""
+    try:
+        name = teardown.enter_context(database.own_database(url))
+    except database.DatabaseRefused as refused:
+        log(str(refused))
+        return None
+    teardown.callback(log, f"dropping database {name}")
+    return name
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if shutil.which("wrk") is None:
@@ -507,16 +645,16 @@ def main(argv: list[str] | None = None) -> int:
         workdir = Path(teardown.enter_context(tempfile.TemporaryDirectory(prefix="latch-bench-")))
         port = free_port()
         env = server_environment(workdir=workdir, database_url=database_url, cache_url=cache_url, port=port)
+        with_stock = "stock" not in args.skip.split(",")
+        stock_url = database.sibling_url(database_url, "_stock")
+        stock_env = stock_environment(database_url=stock_url)
         for key in [key for key in os.environ if key.startswith(OWN_PREFIXES)]:
             del os.environ[key]
         os.environ.update(env)
 
-        try:
-            name = teardown.enter_context(database.own_database(database_url))
-        except database.DatabaseRefused as refused:
-            log(str(refused))
+        name = claim_database(teardown, database_url)
+        if name is None:
             return 2
-        teardown.callback(log, f"dropping database {name}")
         log(f"created database {name}; migrating")
 
         import django
@@ -547,12 +685,40 @@ def main(argv: list[str] | None = None) -> int:
         log(f"starting gunicorn ({describe_gunicorn(gunicorn_values)}) on {server.url}")
         server.start()
 
-        runner = Runner(args=args, server=server, fixtures=fixtures, workdir=workdir)
+        stock = None
+        if with_stock:
+            stock_name = claim_database(teardown, stock_url)
+            if stock_name is None:
+                return 2
+            log(f"created database {stock_name}; migrating and seeding it for stock django-oauth-toolkit")
+            helper = StockHelper(env=stock_env, log=workdir / "stock-helper.log", members=args.members)
+            teardown.callback(helper.stop)
+            stock_server = Gunicorn(
+                env=stock_env,
+                port=free_port(),
+                log=workdir / "stock-gunicorn.log",
+                workers=int(gunicorn_values["workers"]),
+                overrides=gunicorn_flags,
+                app="bench.stock.wsgi:application",
+            )
+            teardown.callback(stock_server.stop)
+            try:
+                helper.start()
+            except HelperFailed as failure:
+                log(f"FAILED: {failure}")
+                return 1
+            log(f"starting stock DOT's gunicorn on {stock_server.url}")
+            stock_server.start()
+            stock = (stock_server, helper, stock_name)
+
+        runner = Runner(args=args, server=server, fixtures=fixtures, workdir=workdir, stock=stock)
         try:
             document = measure(runner, args, gunicorn_values)
-        except BenchFailed as failure:
+        except (BenchFailed, HelperFailed) as failure:
             log(f"FAILED: {failure}")
             log(f"gunicorn's log ends with:\n{server.log_tail()}")
+            if stock:
+                log(f"stock DOT's gunicorn log ends with:\n{stock[0].log_tail()}")
             return 1
         document["machine"]["postgresql"] = seed.postgresql_version()
         document["settings"]["wall_seconds"] = round(time.monotonic() - started, 1)
@@ -578,17 +744,24 @@ def measure(runner: Runner, args: argparse.Namespace, gunicorn_values: dict[str,
             "rounds": args.rounds,
             "seconds": args.seconds,
             "warmup_seconds": args.warmup,
+            "unloaded_seconds": args.unloaded_seconds,
+            "slow_seconds": args.slow_seconds,
+            "stock": runner.stock is not None,
             "quick": args.quick,
         },
     }
     names = list(runner.scenarios)
     if args.only:
+        # A Latch scenario brings its stock DOT equivalents along.
         wanted = {"bare", *args.only.split(",")}
-        names = [name for name in names if name in wanted]
+        names = [name for name in names if name in wanted or runner.scenarios[name].compares in wanted]
         runner.scenarios = {name: runner.scenarios[name] for name in names}
+    skip = set(args.skip.split(","))
     statements = runner.count_queries()
     log("SQL statements per request: " + ", ".join(f"{n} {len(s)}" for n, s in statements.items()))
     results = runner.rounds(names, args.rounds, args.seconds, "main")
+    unloaded = runner.unloaded(names) if "unloaded" not in skip else {}
+    bare_cpu = runner.cpu_ms("bare", "main")[0]
     rows = {
         name: report.scenario_row(
             name,
@@ -597,12 +770,27 @@ def measure(runner: Runner, args: argparse.Namespace, gunicorn_values: dict[str,
             queries=len(statements[name]),
             cpu_ms=runner.cpu_ms(name, "main"),
             what=runner.scenarios[name].what,
+            bare_app_cpu_ms=bare_cpu,
+            unloaded=unloaded.get(name),
         )
         for name in names
     }
     document["scenarios"] = rows
     document["sql"] = statements
-    skip = set(args.skip.split(","))
+    versus_stock: dict[str, dict[str, Any]] = {}
+    for name in names:
+        latch = runner.scenarios[name].compares
+        if latch in rows:
+            versus_stock.setdefault(latch, {})[name] = report.versus(
+                results[latch], results[name], rows[latch], rows[name]
+            )
+    if versus_stock:
+        document["vs_stock"] = versus_stock
+    if runner.stock is not None:
+        document["stock_checks"] = runner.stock.ask("checks")
+        document["stock_checks"]["served_vs_issued"] = runner.served_vs_issued(
+            document["stock_checks"].pop("access_tokens_issued")
+        )
     if "scale" not in skip:
         document["scale"] = runner.scale(rows)
         if "cleanup" not in skip and "client_credentials" in names:

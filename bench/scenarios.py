@@ -1,7 +1,7 @@
 """What each scenario sends, for wrk (as a Lua spec) and for the in-process query count alike."""
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from pathlib import Path
 from urllib.parse import quote
@@ -27,6 +27,11 @@ class Scenario:
     headers: Mapping[str, str] = field(default_factory=dict)
     body: str | None = None
     lines: Lines = Lines.NONE
+    server: str = "latch"  # or "stock": the stock django-oauth-toolkit server (bench/stock/)
+    compares: str | None = None  # a stock scenario: the Latch scenario it is the equivalent of
+    # Client authentication is a PBKDF2 hash (0.4 s of CPU): 16 connections on 8 threads get their
+    # first answers after 1.5 s or more, so a round of it runs longer (bench/run.py --slow-seconds).
+    slow: bool = False
 
     def fill(self, template: str, fields: list[str]) -> str:
         for number, value in enumerate(fields, start=1):
@@ -134,6 +139,82 @@ def scenarios(*, service_auth: str, web_auth: str, redirect_uri: str) -> dict[st
         ),
     ]
     return {scenario.name: scenario for scenario in found}
+
+
+# Stock DOT's variants: its default (client secrets hashed with Django's PBKDF2 hasher) and
+# hash_client_secret=False. The resource scenario has no client authentication, so no variants.
+STOCK_VARIANTS = ("pbkdf2", "plain")
+
+
+def stock_scenarios(clients: Mapping[str, Mapping[str, str]]) -> dict[str, Scenario]:
+    """The stock server's equivalents of client_credentials, introspect, refresh (one per variant)
+    and resource. `clients[variant][role]` is the HTTP Basic header value of the variant's
+    client_credentials ("service") and authorization_code ("web") application.
+
+    DOT's URLs as its tutorial mounts them (/o/token/, /o/introspect/); the resource is
+    bench/stock/views.py MeApi. Scopes are DOT's defaults: `read` for the token and the resource.
+    """
+    found = []
+    for variant in STOCK_VARIANTS:
+        slow = variant == "pbkdf2"
+        service, web = clients[variant]["service"], clients[variant]["web"]
+        found += [
+            _stock(
+                _post(
+                    f"stock_client_credentials_{variant}",
+                    f"stock DOT: token for a service, {variant} client secret in HTTP Basic",
+                    "/o/token/",
+                    '"access_token"',
+                    service,
+                    "grant_type=client_credentials&scope=read",
+                    Lines.NONE,
+                ),
+                "client_credentials",
+                slow,
+            ),
+            _stock(
+                _post(
+                    f"stock_introspect_{variant}",
+                    f"stock DOT: IntrospectTokenView, the service authenticated by its {variant} secret",
+                    "/o/introspect/",
+                    '"active": true',
+                    service,
+                    "token={1}&token_type_hint=access_token",
+                    Lines.CYCLE,
+                ),
+                "introspect",
+                slow,
+            ),
+            _stock(
+                _post(
+                    f"stock_refresh_{variant}",
+                    f"stock DOT: refresh_token grant with rotation, {variant} client secret",
+                    "/o/token/",
+                    '"refresh_token"',
+                    web,
+                    "grant_type=refresh_token&refresh_token={1}",
+                    Lines.SPEND,
+                ),
+                "refresh",
+                slow,
+            ),
+        ]
+    resource = _bearer_get(
+        "stock_resource",
+        "stock DOT: DRF view, OAuth2Authentication + TokenHasScope(read)",
+        "/api/me",
+        '"sub"',
+    )
+    found.append(_stock(resource, "resource", slow=False))
+    ordered = sorted(found, key=lambda scenario: LATCH_ORDER.index(scenario.compares or ""))
+    return {scenario.name: scenario for scenario in ordered}
+
+
+LATCH_ORDER = ("client_credentials", "introspect", "resource", "refresh")
+
+
+def _stock(scenario: Scenario, compares: str, slow: bool) -> Scenario:
+    return replace(scenario, server="stock", compares=compares, slow=slow)
 
 
 def lua_literal(value: object) -> str:

@@ -420,13 +420,16 @@ def security_checks() -> dict[str, Any]:
     }
 
 
-def backend_pids() -> list[int]:
-    """The PostgreSQL backends serving the benchmark database, other than this process's own."""
+def backend_pids(database: str | None = None, exclude: tuple[int, ...] = ()) -> list[int]:
+    """The PostgreSQL backends serving a database (the benchmark's by default), other than this
+    process's own and those in `exclude` (the stock helper's)."""
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            "SELECT pid FROM pg_stat_activity WHERE datname = coalesce(%s, current_database()) "
+            "AND pid <> pg_backend_pid()",
+            [database],
         )
-        return [pid for (pid,) in cursor.fetchall()]
+        return [pid for (pid,) in cursor.fetchall() if pid not in exclude]
 
 
 def postgresql_version() -> str:

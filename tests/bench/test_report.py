@@ -1,6 +1,7 @@
 """The benchmark's pure parts: reading wrk's result line, the JSON rows, and failing on bad answers."""
 
 import json
+from dataclasses import replace
 
 import pytest
 
@@ -163,3 +164,132 @@ def test_the_table_warns_when_the_machine_was_busy_and_shows_the_scale_row():
 
     assert "NOTE: the machine was busy (load 9.0 on 2 cores)" in table
     assert "vs the small tables 0.900  >= 0.85 met; by CPU per request 0.980" in table
+
+
+def test_cpu_per_request_is_also_given_as_a_multiple_of_bares():
+    row = report.scenario_row(
+        "resource", [run(300)], [run(1000)], queries=2, cpu_ms=(2.0, 0.5), bare_app_cpu_ms=0.5
+    )
+
+    assert row["cpu_vs_bare"] == 4.0
+    assert report.cpu_vs_bare(2.0, None) is None
+    assert report.cpu_vs_bare(None, 0.5) is None
+
+
+def test_latch_is_compared_with_stock_round_by_round():
+    # Round 2 runs on a machine twice as busy: Latch / stock stays 4 and 2, not their medians' quotient.
+    latch = report.scenario_row(
+        "introspect",
+        [run(400), run(200)],
+        [run(1000), run(500)],
+        queries=2,
+        cpu_ms=(2.0, 0.5),
+        unloaded={"p50_ms": 3.0},
+    )
+    stock = report.scenario_row(
+        "stock_introspect_plain",
+        [run(100), run(100)],
+        [run(1000), run(500)],
+        queries=2,
+        cpu_ms=(4.0, 0.5),
+        unloaded={"p50_ms": 4.0},
+    )
+
+    compared = report.versus([run(400), run(200)], [run(100), run(100)], latch, stock)
+
+    assert (compared["rps_ratio"], compared["rps_ratio_min"], compared["rps_ratio_max"]) == (3.0, 2.0, 4.0)
+    assert compared["cpu_ratio"] == 0.5
+    assert compared["total_cpu_ratio"] == pytest.approx(2.5 / 4.5, abs=0.001)
+    assert compared["unloaded_p50_ratio"] == 0.75
+    with pytest.raises(ValueError, match="every round"):
+        report.versus([run(400)], [run(100), run(100)], latch, stock)
+
+
+def test_a_run_that_drains_counts_the_requests_left_in_flight_and_the_time_they_took():
+    # PBKDF2: wrk saw 4 answers in 4 s, 16 connections still waited, served in 4 s more.
+    slow = WrkRun(requests=4, seconds=4.0, p50_ms=2000.0, p99_ms=3000.0, in_flight=16, drain_seconds=4.0)
+
+    assert slow.served == 20
+    assert slow.rps == pytest.approx(2.5)
+    assert not slow.failed
+    assert report.summarise([replace(slow, requests=0)])["p50_ms"] is None  # no answer, no latency
+
+
+def test_an_unloaded_run_without_answers_has_no_latency_rather_than_zero():
+    silent = WrkRun(requests=0, seconds=2.0, p50_ms=0.0, p99_ms=0.0, in_flight=1, drain_seconds=0.5)
+
+    summary = report.unloaded_summary(silent, app_cpu_ms=400.0)
+
+    assert summary["p50_ms"] is None
+    assert summary["app_cpu_ms"] == 400.0
+
+
+def test_failures_of_the_unloaded_runs_fail_the_run_too():
+    row = report.scenario_row(
+        "stock_resource",
+        [run(100)],
+        [run(1000)],
+        queries=1,
+        cpu_ms=(1.0, 0.1),
+        unloaded=report.unloaded_summary(run(50, statuses={403: 100}), 1.0),
+    )
+
+    assert report.failures({"scenarios": {"stock_resource": row}}) == [
+        "unloaded stock_resource: 100 non-2xx responses"
+    ]
+
+
+def test_the_table_shows_cpu_against_bare_unloaded_p50_and_latch_over_stock():
+    bare = [run(1000)]
+    latch = report.scenario_row(
+        "client_credentials",
+        [run(300)],
+        bare,
+        queries=5,
+        cpu_ms=(3.0, 1.0),
+        bare_app_cpu_ms=0.5,
+        unloaded={"p50_ms": 4.25},
+    )
+    stock = report.scenario_row(
+        "stock_client_credentials_pbkdf2",
+        [run(5)],
+        bare,
+        queries=5,
+        cpu_ms=(400.0, 1.0),
+        bare_app_cpu_ms=0.5,
+        unloaded={"p50_ms": 420.0},
+    )
+    document = {
+        "scenarios": {"client_credentials": latch, "stock_client_credentials_pbkdf2": stock},
+        "vs_stock": {
+            "client_credentials": {
+                "stock_client_credentials_pbkdf2": report.versus([run(300)], [run(5)], latch, stock)
+            }
+        },
+        "stock_checks": {
+            "application_model": "oauth2_provider.Application",
+            "client_secret_hasher": "pbkdf2_sha256",
+            "hasher_iterations": 1_500_000,
+            "client_secrets_stored_as": ["pbkdf2_sha256", "plaintext"],
+            "plaintext_tokens": 10,
+            "refresh_rotation": True,
+            "refresh_reuse_protection": False,
+            "debug": False,
+        },
+    }
+
+    table = report.format_table(document)
+    client_credentials = next(line for line in table.splitlines() if line.startswith("client_credentials "))
+    compared = next(
+        line
+        for line in table.splitlines()
+        if "stock_client_credentials_pbkdf2" in line and line.startswith("client_credentials")
+    )
+
+    assert "CPU/bare" in table
+    assert "1c p50" in table
+    assert " 6.0 " in client_credentials
+    assert " 4.25 " in client_credentials
+    assert compared.split()[2:4] == ["60", "(60-60)"]
+    assert "0.0075" in compared  # 3.0 ms of app CPU against 400
+    assert "pbkdf2_sha256 (1,500,000 iterations)" in table
