@@ -6,13 +6,17 @@ UserInfoEndpoint, and LatchOAuth2Validator.validate_bearer_token, as they did (c
 """
 
 import json
+from contextlib import ExitStack, contextmanager
+from unittest import mock
 
 from django.http import HttpResponse
+from django.test import override_settings
 from django.urls import path
 from django.utils.decorators import method_decorator
 from django.views.decorators.csrf import csrf_exempt
 from oauth2_provider import views as dot_views
 from oauth2_provider.contrib.rest_framework import OAuth2Authentication
+from rest_framework.views import APIView
 
 from apps.oauth import dpop_resource
 from apps.oauth.resource_metadata import API_PATH, metadata_url
@@ -70,6 +74,17 @@ class ReferenceUserInfoView(dot_views.UserInfoView):
         if response.status_code >= 400 and response.content.startswith(b"{"):
             response["Content-Type"] = "application/json"
         return response
+
+
+@contextmanager
+def reference_path():
+    """DOT's path: the old authentication class on every API view, DOT's UserInfo at its URL."""
+    with ExitStack() as stack:
+        stack.enter_context(
+            mock.patch.object(APIView, "authentication_classes", [ReferenceAccessTokenAuthentication])
+        )
+        stack.enter_context(override_settings(ROOT_URLCONF="tests.api.reference"))
+        yield
 
 
 def _urlpatterns():

@@ -1,13 +1,18 @@
 """apps/oauth/bearer.py on its own: what the differential test takes for granted."""
 
+from unittest import mock
+
 import pytest
 from django.test import Client, RequestFactory
+from django.urls import resolve
 from oauth2_provider.settings import oauth2_settings
 from oauthlib.common import INVALID_HEX_PATTERN
 
 from apps.oauth import bearer
 from apps.oauth.models import AccessToken
 from apps.oauth.validators import token_checksum
+from apps.oauth.views import UserInfoView
+from tests.api.reference import ReferenceAccessTokenAuthentication, ReferenceUserInfoView, reference_path
 from tests.api.tokens import bearer as bearer_header
 from tests.api.tokens import issue_token
 from tests.members.factories import member_with_login
@@ -76,3 +81,30 @@ def test_a_token_in_a_form_body_is_read_where_the_resource_parses_forms():
         .status_code
         == 415
     )
+
+
+def test_a_broken_escape_at_userinfo_is_400_where_dot_crashed():
+    """The one answer that differs from DOT's path on purpose: oauthlib's ValueError escaped DOT's
+    UserInfo as a 500; Latch answers 400, as DOT's API did."""
+    token = issue_token("openid", user=member_with_login().user)
+    request = {"QUERY_STRING": "x=%zz", **bearer_header(token)}
+    with reference_path(), pytest.raises(ValueError, match="Invalid hex encoding"):
+        Client().get("/oauth/userinfo", **request)
+
+    assert Client().get("/oauth/userinfo", **request).status_code == 400
+
+
+def test_the_reference_path_is_the_one_the_differential_test_runs():
+    """Else the differential test would compare Latch's path with itself."""
+    token = issue_token("openid member-read", user=member_with_login().user)
+    with reference_path():
+        assert resolve("/oauth/userinfo").func.view_class is ReferenceUserInfoView
+        with mock.patch.object(
+            ReferenceAccessTokenAuthentication,
+            "authenticate",
+            autospec=True,
+            side_effect=ReferenceAccessTokenAuthentication.authenticate,
+        ) as authenticate:
+            assert Client().get(ME, **bearer_header(token)).status_code == 200
+        assert authenticate.called
+    assert resolve("/oauth/userinfo").func.view_class is UserInfoView

@@ -12,24 +12,21 @@ import os
 import re
 import secrets
 import time
-from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
-from unittest import mock
 from urllib.parse import urlencode
 
 import pytest
 from django.core.cache import cache
 from django.db import connection
-from django.test import Client, override_settings
+from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
-from rest_framework.views import APIView
 
 from apps.audit.models import AuditEvent
 from apps.oauth.models import AccessToken
 from apps.oauth.validators import token_checksum
-from tests.api.reference import ReferenceAccessTokenAuthentication
+from tests.api.reference import reference_path
 from tests.api.tokens import issue_token
 from tests.dpop.proofs import ProofKey
 from tests.members.factories import member_with_login
@@ -336,17 +333,6 @@ def send(call: dict):
     return Client().generic(
         call["method"], call["path"], call["data"] or "", content_type=call["content_type"], **extra
     )
-
-
-@contextmanager
-def reference_path():
-    """DOT's path: the old authentication class on every API view, DOT's UserInfo at its URL."""
-    with ExitStack() as stack:
-        stack.enter_context(
-            mock.patch.object(APIView, "authentication_classes", [ReferenceAccessTokenAuthentication])
-        )
-        stack.enter_context(override_settings(ROOT_URLCONF="tests.api.reference"))
-        yield
 
 
 def _state() -> tuple:
