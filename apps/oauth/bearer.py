@@ -44,8 +44,6 @@ from apps.oauth.models import AccessToken
 # oauthlib.common.INVALID_HEX_PATTERN: a `%` not followed by two hex digits.
 _BROKEN_ESCAPE = re.compile(r"%[^0-9A-Fa-f]|%[0-9A-Fa-f][^0-9A-Fa-f]")
 
-INVALID = {"error": "invalid_token", "error_description": "The access token is invalid."}
-
 
 @dataclass(frozen=True)
 class Verdict:
