@@ -1,17 +1,17 @@
 """DPoP at Latch's protected resources (RFC 9449 §7): the API and UserInfo.
 
-oauthlib's resource endpoint knows only the Bearer scheme (`get_token_from_header` in
-oauthlib.oauth2.rfc6749.tokens). `present()` reads the Authorization header before oauthlib does and
-hands a `DPoP` token to oauthlib as if it were `Bearer`, so that the token gets every check a
-bearer token gets (its digest, expiry, revocation, scope, RFC 8707 audience, a deactivated member).
-The sender constraint comes after, in the validator (LatchOAuth2Validator.validate_bearer_token
-calls `sender_refusal`), which has the token's row in hand: no second lookup.
+Latch's resources check tokens with apps/oauth/bearer.py: `read()` gives it the Authorization
+header's presentation and the token in it; `refusal_for()` decides the sender constraint once the
+token's row is found (no second lookup); `challenge()` words the 401.
 
-How the scheme reaches the validator: `present()` puts a `Presentation` in request.META under a
-key no client can send (WSGI names client headers HTTP_*), and DOT's OAuthLibCore.extract_headers
-copies META into the oauthlib request's headers (a DOT internal: pinned by
-tests/dpop/test_resource.py). The validator writes its refusal on the same object, for the view's
-challenge.
+DOT's resource path (oauthlib's resource endpoint, which knows only the Bearer scheme) stays usable
+for DOT's own views and as the differential test's reference (tests/api/reference.py):
+`present()` reads the header before oauthlib does and hands a `DPoP` token to oauthlib as if it
+were `Bearer`; LatchOAuth2Validator.validate_bearer_token calls `sender_refusal`. The presentation
+reaches the validator in request.META under a key no client can send (WSGI names client headers
+HTTP_*), which DOT's OAuthLibCore.extract_headers copies into the oauthlib request's headers (a
+DOT internal: pinned by tests/dpop/test_resource.py). Both paths store the presentation there,
+and write a refusal on it, for the view's challenge.
 """
 
 from dataclasses import dataclass
@@ -63,6 +63,32 @@ def present(request: HttpRequest) -> Presentation | None:
     return presentation
 
 
+def read(request: HttpRequest) -> tuple[Presentation | None, str | None]:
+    """The Authorization header's presentation (stored on the request, as `present()` stores it)
+    and the access token in it: the one oauthlib's `get_token_from_header` would find in the header
+    `present()` leaves, so that both paths accept exactly the same values. (None, None) without an
+    Authorization header; a Presentation and None for a header that holds no usable token."""
+    header = request.META.get("HTTP_AUTHORIZATION")
+    if header is None:
+        return None, None
+    scheme, _, rest = header.strip().partition(" ")
+    scheme = scheme.lower()
+    if scheme == DPOP:
+        presentation = Presentation(scheme=scheme, url=request.build_absolute_uri(request.path))
+        try:
+            presentation.proof = proof_header(request)
+        except InvalidDPoPProof as refused:
+            presentation.refusal = Refusal(refused.error, refused.description)
+        words = rest.split()
+        token = words[0] if len(words) == 1 else None
+    else:
+        presentation = Presentation(scheme=scheme, url="")  # `url` is only read for a DPoP proof
+        words = header.split()
+        token = words[1] if len(words) == 2 and words[0].lower() == BEARER else None
+    request.META[PRESENTATION_KEY] = presentation
+    return presentation, token
+
+
 def presentation_of(request: HttpRequest) -> Presentation | None:
     return request.META.get(PRESENTATION_KEY)
 
@@ -76,11 +102,26 @@ def scheme_name(request: HttpRequest) -> str:
 def sender_refusal(oauthlib_request, token: str) -> Refusal | None:
     """Why the valid access token on `oauthlib_request` may not be used as it was sent; None if it may.
 
+    The oauthlib form of `refusal_for`, for LatchOAuth2Validator.validate_bearer_token (DOT's
+    resource path, which Latch's own views no longer take: apps/oauth/bearer.py).
+    """
+    return refusal_for(
+        oauthlib_request.headers.get(PRESENTATION_KEY),
+        oauthlib_request.access_token,
+        token,
+        method=oauthlib_request.http_method,
+    )
+
+
+def refusal_for(
+    presentation: Presentation | None, access_token, token: str, *, method: str
+) -> Refusal | None:
+    """Why `access_token` (the row of the valid `token`) may not be used as it was presented;
+    None if it may.
+
     A DPoP-bound token needs the DPoP scheme and a proof by its key over this request (§7.1); a
     bound token sent as Bearer is refused (§7.2), and so is an unbound one sent as DPoP.
     """
-    access_token = oauthlib_request.access_token
-    presentation: Presentation | None = oauthlib_request.headers.get(PRESENTATION_KEY)
     if presentation is None or not presentation.is_dpop:
         if not access_token.jkt:
             return None
@@ -105,9 +146,7 @@ def sender_refusal(oauthlib_request, token: str) -> Refusal | None:
             presentation, Refusal("invalid_dpop_proof", "The DPoP scheme needs a DPoP proof header.")
         )
     try:
-        proof = verify_proof(
-            presentation.proof, method=oauthlib_request.http_method, url=presentation.url, access_token=token
-        )
+        proof = verify_proof(presentation.proof, method=method, url=presentation.url, access_token=token)
     except InvalidDPoPProof as refused:  # DPoPNonceRequired included: its error is use_dpop_nonce
         return _refuse(presentation, Refusal(refused.error, refused.description))
     if proof.jkt != access_token.jkt:

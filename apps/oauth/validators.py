@@ -755,6 +755,10 @@ class LatchOAuth2Validator(DeviceCodeValidatorMixin, OAuth2Validator):
         return lookups.access_token_by_checksum.first(token_checksum(token))
 
     def validate_bearer_token(self, token, scopes, request) -> bool:
+        """DOT's resource path, with Latch's rules. Latch's API and UserInfo check tokens with
+        apps/oauth/bearer.py instead (the same decisions, proven by tests/api/
+        test_bearer_differential.py, which runs this path as its reference); this one stays for
+        DOT's own views."""
         valid = super().validate_bearer_token(token, scopes, request)
         # A deactivated member's tokens stop working at once, not when they expire.
         if valid and request.user is not None and not request.user.is_active:

@@ -39,7 +39,7 @@ from apps.audit import services as audit
 from apps.audit.models import AuditEvent
 from apps.core.numbers import parse_non_negative_int
 from apps.dpop.proofs import InvalidDPoPProof
-from apps.oauth import consent, dpop_binding, dpop_resource, par, throttling
+from apps.oauth import bearer, consent, dpop_binding, dpop_resource, par, throttling
 from apps.oauth.client_auth import as_oauthlib_request
 from apps.oauth.discovery import server_metadata
 from apps.oauth.forms import ConsentForm
@@ -634,25 +634,18 @@ class RevokeTokenView(ClientAuthThrottleMixin, dot_views.RevokeTokenView):
         return response
 
 
-def _oauth_error_of(response: HttpResponse) -> dict[str, str]:
-    """The error and its description in an OAuth JSON error body (oauthlib's, or Latch's)."""
-    try:
-        body = json.loads(response.content)
-    except ValueError:
-        body = {}
-    return {name: str(body[name]) for name in ("error", "error_description") if name in body} or {
-        "error": "invalid_token"
-    }
-
-
 @method_decorator(csrf_exempt, name="dispatch")
-class UserInfoView(dot_views.UserInfoView):
-    """OIDC UserInfo, refusing tokens in the URL (RFC 9700 §2.5: they leak into logs and history),
-    taking DPoP-bound tokens with their proof (apps/oauth/dpop_resource.py).
+class UserInfoView(View):
+    """OIDC UserInfo (OIDC Core §5.3): the member's claims the token's scopes allow, for a token
+    carrying `openid`, checked by apps/oauth/bearer.py like the API's.
 
-    DOT applies COMPLIANT_BCP_RFC9700_ACCESS_TOKEN_TRANSPORT to protected resources but not to
-    its userinfo view.
+    Tokens in the URL are refused (RFC 9700 §2.5: they leak into logs and history); DOT applies
+    COMPLIANT_BCP_RFC9700_ACCESS_TOKEN_TRANSPORT to protected resources but not to its userinfo
+    view. DPoP-bound tokens come with their proof (apps/oauth/dpop_resource.py). The answers are
+    those of DOT's UserInfoView and oauthlib's UserInfoEndpoint, which this view replaced.
     """
+
+    scopes = ("openid",)
 
     def dispatch(self, request, *args, **kwargs):
         if "access_token" in request.GET:
@@ -662,20 +655,65 @@ class UserInfoView(dot_views.UserInfoView):
                 status=401,
                 WWW_Authenticate='Bearer realm="Latch", error="invalid_request"',
             )
-        presentation = dpop_resource.present(request)
-        response = super().dispatch(request, *args, **kwargs)
-        if response.status_code == 401:
-            refusal = presentation.refusal if presentation else None
-            if refusal is not None:  # a sender-constraint refusal, not oauthlib's invalid_token
-                response = oauth_error(refusal.error, refusal.description, status=401)
-            # The challenge states a refusal itself; otherwise it repeats oauthlib's error.
-            error = _oauth_error_of(response) if presentation is not None and refusal is None else None
-            response["WWW-Authenticate"] = dpop_resource.challenge(
-                request, realm="Latch", resource_metadata=metadata_url(request), error=error
-            )
-        if response.status_code >= 400 and response.content.startswith(b"{"):
-            response["Content-Type"] = "application/json"
+        return super().dispatch(request, *args, **kwargs)
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        return self.userinfo(request)
+
+    def post(self, request: HttpRequest) -> HttpResponse:
+        return self.userinfo(request)
+
+    def userinfo(self, request: HttpRequest) -> HttpResponse:
+        # RFC 6750 §2.2: a form body may carry the token (OIDC Core §5.3.1 allows POST).
+        # DOT's UserInfo compared an RFC 8707 audience with the path alone, which no absolute
+        # resource URI matches: a resource-restricted token is refused here, as it was.
+        verdict = bearer.verify(
+            request, form=request.POST, scopes=self.scopes, audience_url=request.path_info
+        )
+        token = verdict.access_token
+        if token is None:
+            return self.refusal(request, errors.InvalidTokenError())
+        scopes = list(token.scopes)  # those the scope registry knows, as DOT's request carried them
+        if "openid" not in scopes:
+            return self.refusal(request, errors.InsufficientScopeError())
+        claims = oauth2_settings.OAUTH2_VALIDATOR_CLASS().get_userinfo_claims(
+            UserInfoRequest(user=token.user, scopes=scopes, access_token=token, client=token.application)
+        )
+        if "sub" not in claims:
+            logger.error("oauth.userinfo_without_sub")
+            return self.refusal(request, errors.ServerError(status_code=500))
+        return HttpResponse(json.dumps(claims), content_type="application/json")
+
+    @staticmethod
+    def refusal(request: HttpRequest, error: errors.OAuth2Error) -> HttpResponse:
+        """oauthlib's error body, with the challenge of both schemes (RFC 6750 §3, RFC 9449 §7.1)
+        on a 401: a sender-constraint refusal is stated as such, otherwise the challenge repeats
+        the body's error (none when no Authorization header was sent)."""
+        response = HttpResponse(error.json, status=error.status_code, content_type="application/json")
+        if error.status_code != 401:
+            return response
+        presentation = dpop_resource.presentation_of(request)
+        refusal = presentation.refusal if presentation else None
+        if refusal is not None:
+            response = oauth_error(refusal.error, refusal.description, status=401)
+        challenge_error = None
+        if presentation is not None and refusal is None:
+            challenge_error = {"error": error.error, "error_description": error.description}
+        response["WWW-Authenticate"] = dpop_resource.challenge(
+            request, realm="Latch", resource_metadata=metadata_url(request), error=challenge_error
+        )
         return response
+
+
+@dataclass(frozen=True)
+class UserInfoRequest:
+    """What DOT's claim hooks (get_userinfo_claims, get_oidc_claims, get_additional_claims) read
+    of the oauthlib request they were written for."""
+
+    user: object
+    scopes: list[str]
+    access_token: object
+    client: object
 
 
 @method_decorator(csrf_exempt, name="dispatch")
