@@ -101,9 +101,11 @@ def helper(tmp_path):
     url = os.environ.get("DATABASE_URL", "")
     if not url.startswith("postgres"):
         pytest.skip("the stock helper migrates a PostgreSQL database of its own")
-    with database.own_database(database.sibling_url(url, "_stock_helper")):
+    # The bench only creates and drops databases named *bench* (bench/database.py); CI's is "latch".
+    stock_url = database.sibling_url(url, "_bench_stock_helper")
+    with database.own_database(stock_url):
         started = StockHelper(
-            env=stock_environment(DATABASE_URL=database.sibling_url(url, "_stock_helper")),
+            env=stock_environment(DATABASE_URL=stock_url),
             log=Path(tmp_path) / "helper.log",
             members=2,
         )
