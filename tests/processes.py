@@ -9,6 +9,11 @@ never the development settings `make run` leaves in the checkout's .env (config/
 import os
 import socket
 import subprocess
+import time
+from collections.abc import Callable
+
+import pytest
+import requests
 
 LATCH_PREFIXES = ("DJANGO_", "LATCH_", "OIDC_")
 
@@ -36,3 +41,28 @@ def stop(process: subprocess.Popen) -> None:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+def wait_until_serving(
+    process: subprocess.Popen,
+    answers: Callable[[], bool],
+    *,
+    name: str,
+    log: Callable[[], str],
+    timeout: float,
+    poll: float = 0.1,
+) -> None:
+    """Return once `answers()` is true; fail the test, with `log()`, if the process exits first or
+    `timeout` seconds pass. A request error while it starts counts as not answering yet."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if process.poll() is not None:
+            pytest.fail(f"{name} exited with {process.returncode}:\n{log()}")
+        try:
+            if answers():
+                return
+        except requests.RequestException:
+            pass
+        if time.monotonic() > deadline:
+            pytest.fail(f"{name} did not answer in {timeout:.0f} s:\n{log()}")
+        time.sleep(poll)

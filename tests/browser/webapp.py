@@ -16,11 +16,9 @@ pages, as it does for an https one.
 """
 
 import json
-import os
 import secrets
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,7 +28,7 @@ import requests
 
 from apps.oauth import services
 from apps.oauth.models import Application
-from tests.processes import free_port, stop
+from tests.processes import clean_environment, free_port, stop, wait_until_serving
 
 ROOT = Path(__file__).resolve().parents[2]
 START_TIMEOUT = 30.0
@@ -68,8 +66,8 @@ def demo_web_spec() -> dict:
 
 def _environment(latch_url: str, url: str, client_secret: str, sessions: Path) -> dict[str, str]:
     # Nothing of Latch's own configuration: pytest-django set DJANGO_SETTINGS_MODULE=config.settings.
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "LATCH_", "DEMO_WEB_"))}
-    env.update(
+    return clean_environment(
+        without=("DJANGO_", "LATCH_", "DEMO_WEB_"),
         DJANGO_SETTINGS_MODULE="examples.webapp.settings",
         LATCH_URL=latch_url,
         DEMO_WEB_URL=url,
@@ -82,24 +80,6 @@ def _environment(latch_url: str, url: str, client_secret: str, sessions: Path) -
         no_proxy="127.0.0.1,localhost",
         NO_PROXY="127.0.0.1,localhost",
     )
-    return env
-
-
-def _wait_until_serving(app: WebApp) -> None:
-    deadline = time.monotonic() + START_TIMEOUT
-    http = requests.Session()
-    http.trust_env = False  # loopback: never through a proxy the environment may name
-    while True:
-        if app.process.poll() is not None:
-            pytest.fail(f"the example web app exited with {app.process.returncode}:\n{app.log_from(0)}")
-        try:
-            if http.get(f"{app.url}/", timeout=2).status_code == 200:
-                return
-        except requests.RequestException:
-            pass
-        if time.monotonic() > deadline:
-            pytest.fail(f"the example web app did not answer in {START_TIMEOUT:.0f} s:\n{app.log_from(0)}")
-        time.sleep(0.1)
 
 
 @pytest.fixture(scope="module")
@@ -120,7 +100,15 @@ def webapp(live_server, tmp_path_factory) -> Iterator[WebApp]:
         )
     app = WebApp(url=url, client_id="demo-web", client_secret=client_secret, log=log, process=process)
     try:
-        _wait_until_serving(app)
+        http = requests.Session()
+        http.trust_env = False  # loopback: never through a proxy the environment may name
+        wait_until_serving(
+            process,
+            lambda: http.get(f"{app.url}/", timeout=2).status_code == 200,
+            name="the example web app",
+            log=lambda: app.log_from(0),
+            timeout=START_TIMEOUT,
+        )
         yield app
     finally:
         stop(process)

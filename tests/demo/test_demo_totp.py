@@ -1,15 +1,14 @@
 """The demo admin reaches the admin with the second factor `make run`'s banner tells of."""
 
 import json
-import time
 from io import StringIO
 
 import pytest
-from allauth.mfa import app_settings as mfa_settings
 from django.core.management import CommandError, call_command
 from django.test import Client
 
 from apps.accounts.models import User
+from tests.accounts.mfa import wait_unless_the_code_lasts_2_seconds
 
 pytestmark = pytest.mark.django_db
 
@@ -25,10 +24,7 @@ def demo(settings, tmp_path):
 
 
 def demo_totp(credentials_file, *args: str) -> str:
-    # A code about to expire would fail in the next step: allauth allows no drift.
-    period = mfa_settings.TOTP_PERIOD
-    if period - time.time() % period < 2:
-        time.sleep(period - time.time() % period + 0.1)
+    wait_unless_the_code_lasts_2_seconds()
     out = StringIO()
     call_command("demo_totp", *args, "--credentials-file", str(credentials_file), stdout=out)
     return out.getvalue().strip()

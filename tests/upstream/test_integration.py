@@ -21,7 +21,6 @@ import json
 import secrets
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -42,7 +41,7 @@ from config.devkeys import dev_rsa_private_key
 from tests.accounts.factories import PASSWORD, UserFactory
 from tests.api.tokens import issue_token
 from tests.oauth.factories import ApplicationFactory
-from tests.processes import clean_environment, free_port, stop
+from tests.processes import clean_environment, free_port, stop, wait_until_serving
 from tests.upstream.factories import RequirementFactory
 
 pytestmark = pytest.mark.integration
@@ -130,21 +129,6 @@ def manage(env: dict[str, str], *args: str) -> str:
     return result.stdout
 
 
-def wait_until_serving(server: Upstream, process: subprocess.Popen) -> None:
-    deadline = time.monotonic() + START_TIMEOUT
-    while True:
-        if process.poll() is not None:
-            pytest.fail(f"the upstream Latch exited with {process.returncode}:\n{server.log_tail()}")
-        try:
-            if server.get("/healthz", timeout=2).text == "ok":
-                return
-        except requests.RequestException:
-            pass
-        if time.monotonic() > deadline:
-            pytest.fail(f"the upstream Latch did not answer in {START_TIMEOUT:.0f} s:\n{server.log_tail()}")
-        time.sleep(0.2)
-
-
 @pytest.fixture(scope="module")
 def upstream(live_server, tmp_path_factory) -> Iterator[Upstream]:
     """The second Latch: migrated, seeded (a member, a client for this Latch's callback), serving."""
@@ -192,7 +176,14 @@ def upstream(live_server, tmp_path_factory) -> Iterator[Upstream]:
         environment.setenv("no_proxy", "127.0.0.1,localhost")
         environment.setenv("NO_PROXY", "127.0.0.1,localhost")
         try:
-            wait_until_serving(server, process)
+            wait_until_serving(
+                process,
+                lambda: server.get("/healthz", timeout=2).text == "ok",
+                name="the upstream Latch",
+                log=server.log_tail,
+                timeout=START_TIMEOUT,
+                poll=0.2,
+            )
             yield server
         finally:
             stop(process)

@@ -6,6 +6,7 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from apps.demo.management.commands.load_demo import CREDENTIALS_FILE
 from apps.demo.totp import current_code
 
 
@@ -14,9 +15,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("email", nargs="?", help="the demo user (default: the only one with a code)")
-        parser.add_argument(
-            "--credentials-file", default=str(Path(settings.VAR_DIR) / "demo-credentials.json")
-        )
+        parser.add_argument("--credentials-file", default=str(CREDENTIALS_FILE))
 
     def handle(self, *args, **options) -> None:
         if not settings.DEBUG:

@@ -27,6 +27,8 @@ from apps.oauth import services
 from apps.oauth.models import Application
 
 FIXTURE = Path(settings.BASE_DIR) / "fixtures" / "demo.json"
+# Where the generated passwords and secrets are kept (demo_totp reads it too).
+CREDENTIALS_FILE = Path(settings.VAR_DIR) / "demo-credentials.json"
 # Each app's own demo data, given the demo members; each loader is idempotent.
 DEMO_LOADERS = [activities_demo.load_demo, groups_demo.load_demo, checkout_demo.load_demo]
 
@@ -36,9 +38,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--base-url", default="http://localhost:8000")
-        parser.add_argument(
-            "--credentials-file", default=str(Path(settings.VAR_DIR) / "demo-credentials.json")
-        )
+        parser.add_argument("--credentials-file", default=str(CREDENTIALS_FILE))
 
     def handle(self, *args, **options) -> None:
         if not settings.DEBUG:
