@@ -122,6 +122,14 @@ class PrecompiledQuery[M: Model](_PerAlias[_Compiled]):
         return self._build(*values)
 
     def first(self, *values: object, using: str | None = None) -> M | None:
+        fetched = self.fetch(*values, using=using)
+        return None if fetched is None else self.build(*fetched)
+
+    def fetch(self, *values: object, using: str | None = None) -> tuple[str, tuple[Any, ...]] | None:
+        """The database alias and the raw row `first(*values)` builds its answer from, or None.
+
+        The row is as the database driver returned it, before Django's converters: a caller may
+        keep it (apps/oauth/client_cache.py) and `build` a fresh instance from it each time."""
         if len(values) != len(self._placeholders):
             raise TypeError(f"expected {len(self._placeholders)} values, got {len(values)}")
         if using is None:
@@ -136,8 +144,11 @@ class PrecompiledQuery[M: Model](_PerAlias[_Compiled]):
         with connection.cursor() as cursor:
             cursor.execute(compiled.sql, params)
             row = cursor.fetchone()
-        if row is None:
-            return None
+        return None if row is None else (using, tuple(row))
+
+    def build(self, using: str, row: tuple[Any, ...]) -> M:
+        """The instance (and its select_related instances) of a row `fetch` returned."""
+        compiled = self._compiled_for(using)
         if compiled.converters:
             row = next(iter(compiled.compiler.apply_converters([row], compiled.converters)))
         instance = compiled.model.from_db(using, compiled.init_list, row[compiled.model_slice])
@@ -217,29 +228,44 @@ class PrecompiledInsert(_PerAlias[_CompiledInsert | None]):
         return f"PrecompiledInsert({self._model.__name__})"
 
     def save(self, instance: Model, using: str | None = None) -> None:
-        if type(instance) is not self._model or not instance._state.adding:
-            raise TypeError(f"a new {self._model.__name__} is needed")
-        using = using or router.db_for_write(self._model, instance=instance)
-        compiled = self._compiled_for(using)
-        if compiled is None or self._observed():
+        using = self._using(instance, using)
+        params = self.params(instance, using)
+        if params is None:
             instance.save(using=using, force_insert=True)
             return
+        compiled = cast(_CompiledInsert, self._compiled_for(using))
+        connection = connections[using]
+        with connection.cursor() as cursor:
+            cursor.execute(compiled.sql, params)
+            (row,) = connection.ops.fetch_returned_rows(cursor, compiled.returning_params)
+        self.saved(instance, row[0], using)
+
+    def _using(self, instance: Model, using: str | None) -> str:
+        if type(instance) is not self._model or not instance._state.adding:
+            raise TypeError(f"a new {self._model.__name__} is needed")
+        return using or router.db_for_write(self._model, instance=instance)
+
+    def params(self, instance: Model, using: str) -> list[Any] | None:
+        """The compiled INSERT's parameters for `instance`, or None when `save()` must write it."""
+        compiled = self._compiled_for(using)
+        if compiled is None or self._observed():
+            return None
         connection = connections[using]
         # What save() checks first: a related object assigned unsaved is an error, not a NULL.
         instance._prepare_related_fields_for_save(operation_name="save")  # type: ignore[attr-defined]
         values = [field.pre_save(instance, True) for field in compiled.fields]
         if any(hasattr(value, "resolve_expression") for value in values):
-            instance.save(using=using, force_insert=True)
-            return
+            return None
         params = [
             field.get_db_prep_save(value, connection)
             for field, value in zip(compiled.fields, values, strict=True)
         ]
         params.extend(compiled.returning_params)
-        with connection.cursor() as cursor:
-            cursor.execute(compiled.sql, params)
-            (row,) = connection.ops.fetch_returned_rows(cursor, compiled.returning_params)
-        instance.pk = row[0]
+        return params
+
+    @staticmethod
+    def saved(instance: Model, pk: Any, using: str) -> None:
+        instance.pk = pk
         instance._state.adding = False
         instance._state.db = using
 
@@ -272,3 +298,58 @@ class PrecompiledInsert(_PerAlias[_CompiledInsert | None]):
             returning,
         )
         return _CompiledInsert(sql=sql, fields=fields, returning_params=returning_params)
+
+
+class PrecompiledInserts(_PerAlias[str | None]):
+    """New rows of several models written by one statement: one round trip, all or none.
+
+    `save(a, b)` stores what `PrecompiledInsert(A).save(a)` and `PrecompiledInsert(B).save(b)`
+    would, as one PostgreSQL statement of data-modifying CTEs (`WITH row0 AS (INSERT ...
+    RETURNING id), row1 AS (INSERT ... RETURNING id) SELECT * FROM row0, row1`). PostgreSQL runs
+    every INSERT of a WITH to completion, and a statement is atomic whether or not a transaction
+    is open, so the rows are stored together or not at all, with no BEGIN or COMMIT of their own.
+
+    Where a row cannot be written by its compiled INSERT (a receiver, an expression, another
+    database than the others', a database that is not PostgreSQL), all are saved one by one in a
+    transaction: the same rows, all or none, in more round trips.
+    """
+
+    def __init__(self, *models: type[Model]) -> None:
+        self._inserts = [PrecompiledInsert(model) for model in models]  # each refuses save() overrides
+        super().__init__()
+
+    def __repr__(self) -> str:
+        return f"PrecompiledInserts({', '.join(insert._model.__name__ for insert in self._inserts)})"
+
+    def save(self, *instances: Model, using: str | None = None) -> None:
+        if len(instances) != len(self._inserts):
+            raise TypeError(f"expected {len(self._inserts)} instances, got {len(instances)}")
+        pairs = list(zip(self._inserts, instances, strict=True))
+        each = [insert._using(instance, using) for insert, instance in pairs]
+        using = each[0]
+        sql = self._compiled_for(using) if len(set(each)) == 1 else None
+        params: list[Any] | None = [] if sql is not None else None
+        for insert, instance in pairs:
+            if params is None:
+                break
+            own = insert.params(instance, using)
+            params = None if own is None else params + own
+        if sql is None or params is None:
+            with transaction.atomic(using=using, savepoint=False):
+                for insert, instance, alias in zip(self._inserts, instances, each, strict=True):
+                    insert.save(instance, using=alias)
+            return
+        with connections[using].cursor() as cursor:
+            cursor.execute(sql, params)
+            keys = cursor.fetchone()
+        for instance, key in zip(instances, keys, strict=True):
+            PrecompiledInsert.saved(instance, key, using)
+
+    def _compile(self, using: str) -> str | None:
+        if connections[using].vendor != "postgresql":
+            return None
+        parts = [insert._compiled_for(using) for insert in self._inserts]
+        if any(part is None for part in parts):
+            return None
+        inserts = ", ".join(f"row{i} AS ({cast(_CompiledInsert, part).sql})" for i, part in enumerate(parts))
+        return f"WITH {inserts} SELECT * FROM {', '.join(f'row{i}' for i in range(len(parts)))}"  # noqa: S608

@@ -2,7 +2,7 @@
 
 import pytest
 from django.core.exceptions import ImproperlyConfigured
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import signals
 from django.db.models.functions import Now
 from django.db.transaction import TransactionManagementError
@@ -12,7 +12,7 @@ from oauth2_provider.models import set_token_value
 
 from apps.audit.models import AuditEvent
 from apps.core.fields import Digest, sha256_hex
-from apps.core.precompiled import PLAIN_INSERT, PrecompiledInsert, PrecompiledQuery
+from apps.core.precompiled import PLAIN_INSERT, PrecompiledInsert, PrecompiledInserts, PrecompiledQuery
 from apps.members.models import Member
 from apps.oauth.models import AccessToken, Application, Grant
 from apps.oauth.validators import token_checksum
@@ -268,3 +268,122 @@ def test_queries_and_inserts_go_to_the_database_the_routers_name(settings):
         locking.first(1)
     with pytest.raises(ConnectionDoesNotExist, match="writes"):
         PrecompiledInsert(AccessToken).save(token)
+
+
+# --- Rows of several models in one statement (PrecompiledInserts) ------------------------------------
+
+token_and_event = PrecompiledInserts(AccessToken, AuditEvent)
+
+
+def _token(value: str = "a token value") -> AccessToken:
+    token = AccessToken(application=ApplicationFactory(), scope="member-read", expires="2099-01-01T00:00Z")
+    set_token_value(token, value)
+    return token
+
+
+def test_rows_of_two_models_are_stored_by_one_statement_as_their_own_inserts_store_them(
+    django_assert_num_queries,
+):
+    together_token, together_event = _token("together"), _event()
+    apart_token, apart_event = _token("apart"), _event()
+    PrecompiledInsert(AccessToken).save(apart_token)
+    new_event.save(apart_event)
+
+    with django_assert_num_queries(1):
+        token_and_event.save(together_token, together_event)
+
+    for model, together, apart in (
+        (AccessToken, together_token, apart_token),
+        (AuditEvent, together_event, apart_event),
+    ):
+        assert together.pk is not None
+        assert together._state.adding is False
+        stored, reference = model.objects.get(pk=together.pk), model.objects.get(pk=apart.pk)
+        for field in model._meta.concrete_fields:
+            if field.name not in (
+                "id",
+                "time",
+                "created",
+                "updated",
+                "token",
+                "token_checksum",
+                "application",
+            ):
+                assert getattr(stored, field.attname) == getattr(reference, field.attname), field.name
+    assert AccessToken.objects.get(pk=together_token.pk).token_checksum == token_checksum("together")
+
+
+@pytest.mark.django_db(transaction=True)  # autocommit, as the client_credentials grant runs it
+def test_rows_of_one_statement_are_stored_together_or_not_at_all():
+    first = _token("unique")
+    PrecompiledInsert(AccessToken).save(first)
+    duplicate = _token("unique")  # the same checksum: the unique index refuses the token's row
+
+    with pytest.raises(IntegrityError):
+        token_and_event.save(duplicate, _event(actor_label="must not be stored"))
+
+    assert not AuditEvent.objects.filter(actor_label="must not be stored").exists()
+    assert AccessToken.objects.count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_one_statement_needs_no_transaction_of_its_own():
+    token, event = _token(), _event()
+
+    with CaptureQueriesContext(connection) as captured:
+        token_and_event.save(token, event)
+
+    assert [query["sql"].split()[0] for query in captured.captured_queries] == ["WITH"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_rows_one_statement_cannot_write_are_saved_one_by_one_all_or_nothing():
+    def receiver(sender, instance, **kwargs):
+        raise RuntimeError("a receiver refusing the event")
+
+    first = _token("stored only with its event")
+    signals.post_save.connect(receiver, sender=AuditEvent)
+    try:
+        with pytest.raises(RuntimeError):
+            token_and_event.save(first, _event())
+    finally:
+        signals.post_save.disconnect(receiver, sender=AuditEvent)
+
+    assert not AccessToken.objects.filter(token_checksum=first.token_checksum).exists()
+
+
+def test_rows_saved_one_by_one_get_their_save_signals():
+    seen: list[object] = []
+
+    def receiver(sender, instance, **kwargs):
+        seen.append(instance)
+
+    signals.post_save.connect(receiver, sender=AuditEvent)
+    try:
+        token, event = _token(), _event()
+        token_and_event.save(token, event)
+    finally:
+        signals.post_save.disconnect(receiver, sender=AuditEvent)
+
+    assert seen == [event]
+    assert AccessToken.objects.filter(pk=token.pk).exists()
+
+
+def test_one_statement_refuses_the_wrong_rows():
+    with pytest.raises(TypeError):
+        token_and_event.save(_token())
+    with pytest.raises(TypeError):
+        token_and_event.save(_event(), _token())
+
+
+def test_a_fetched_row_builds_the_instance_first_builds_each_time():
+    stored = AccessToken.objects.get(token_checksum=token_checksum(issue_token(scope="member-read")))
+
+    fetched = by_checksum.fetch(stored.token_checksum)
+
+    assert fetched is not None
+    built, again = by_checksum.build(*fetched), by_checksum.build(*fetched)
+    assert built == again == by_checksum.first(stored.token_checksum)
+    assert built is not again
+    assert (built.user, built.application) == (stored.user, stored.application)
+    assert by_checksum.fetch("no such checksum") is None
