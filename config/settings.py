@@ -144,6 +144,9 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://")}
 if CACHES["default"]["BACKEND"] == "django.core.cache.backends.redis.RedisCache":
     CACHES["default"]["BACKEND"] = "apps.core.cache.RedisCache"  # one client per pool, not per call
+# Applications' rows kept per process between changes (apps/oauth/client_cache.py): any change
+# through Latch reaches every instance at once; this bounds one whose notice was lost. 0: off.
+LATCH_CLIENT_CACHE_SECONDS = env.int("LATCH_CLIENT_CACHE_SECONDS", default=60)
 # Failed client authentications at /oauth/token, /oauth/introspect and /oauth/revoke before 429
 # (apps/oauth/throttling.py), counted per window in the cache.
 LATCH_CLIENT_AUTH_FAILURES_PER_IP = env.int("LATCH_CLIENT_AUTH_FAILURES_PER_IP", default=20)

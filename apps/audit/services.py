@@ -1,5 +1,9 @@
 """`record()`: the one way to write the audit log (a row, and the same event as a log line).
 
+The one exception is a row written in the same statement as the change it records, so that neither
+is ever stored without the other: `event_row()` builds it, the caller stores both, then `log()`
+(apps/oauth/validators.py, for a token and its `token.issued`).
+
 Transactions: the row is written on the caller's connection, inside whatever transaction is open,
 so it commits exactly when the change it describes commits. If that transaction rolls back, the row
 goes with it; the log line on "latch.audit" has already been emitted and stays. Record an event
@@ -83,7 +87,41 @@ def storable(text: str, length: int) -> str:
     return text.replace("\x00", "\ufffd")[:length]
 
 
-def record(
+def record(event: str, **arguments: Any) -> AuditEvent | None:
+    """Write one audit event: one INSERT and no other query; returns the row, or None if it failed.
+
+    The arguments are event_row's: `request`, `user`, `client_id`, `actor_type`, `actor_label`,
+    and the event's details as keywords. The actor is the `user` if given (type "user", labelled
+    by email), else the client (type "client", labelled by `client_id`), else "anonymous";
+    `actor_type` and `actor_label` override that (e.g. an administrator: `actor_type="admin",
+    user=request.user`; a command: `actor_label="manage.py"`). `request.user` is never read (that
+    would cost a session query): pass `user` explicitly. The IP comes from `request`
+    (apps.accounts.ip.client_ip_address). `details` keys that look like a secret are dropped
+    (SECRET_LIKE). An unknown `event` or `actor_type` raises ValueError: that is a bug.
+    A failed INSERT is logged and swallowed, so that auditing never breaks the request it records.
+    """
+    row = event_row(event, **arguments)
+    saved = write(row)
+    log(row, saved=saved)
+    return row if saved else None
+
+
+def write(row: AuditEvent) -> bool:
+    """Store a row of `event_row()`; False, logged, when the INSERT failed (see `record()`)."""
+    try:
+        _new_event.save(row)
+    except DatabaseError:
+        name = AuditEvent.Event(row.event).value
+        logger.exception(
+            "audit.write_failed event=%s",
+            name,
+            extra={"event": "audit.write_failed", "details": {"audit_event": name}},
+        )
+        return False
+    return True
+
+
+def event_row(
     event: str,
     *,
     request: HttpRequest | None = None,
@@ -92,17 +130,10 @@ def record(
     actor_type: str | None = None,
     actor_label: str = "",
     **details: Any,
-) -> AuditEvent | None:
-    """Write one audit event: one INSERT and no other query; returns the row, or None if it failed.
-
-    The actor is the `user` if given (type "user", labelled by email), else the client (type "client",
-    labelled by `client_id`), else "anonymous"; `actor_type` and `actor_label` override that (e.g.
-    an administrator: `actor_type="admin", user=request.user`; a command: `actor_label="manage.py"`).
-    `request.user` is never read (that would cost a session query): pass `user` explicitly.
-    The IP comes from `request` (apps.accounts.ip.client_ip_address). `details` keys that look like a secret
-    are dropped (SECRET_LIKE). An unknown `event` or `actor_type` raises ValueError: that is a bug.
-    A failed INSERT is logged and swallowed, so that auditing never breaks the request it records.
-    """
+) -> AuditEvent:
+    """The row `record()` writes, unsaved: for a caller that writes it in the same statement as
+    the change it records (apps/oauth/validators.py: a token and its `token.issued`), and then
+    calls `log()`. Same arguments and rules as `record()`."""
     event = AuditEvent.Event(event)
     if user is not None and not user.is_authenticated:
         user = None
@@ -115,7 +146,7 @@ def record(
             else AuditEvent.ActorType.ANONYMOUS
         )
     actor_type = AuditEvent.ActorType(actor_type)
-    row = AuditEvent(
+    return AuditEvent(
         event=event,
         actor_type=actor_type,
         actor_user=user,
@@ -124,28 +155,24 @@ def record(
         ip=client_ip_address(request),
         details=clean_details(event, details),
     )
-    saved: AuditEvent | None = row
-    try:
-        _new_event.save(row)
-    except DatabaseError:
-        logger.exception(
-            "audit.write_failed event=%s",
-            event.value,
-            extra={"event": "audit.write_failed", "details": {"audit_event": event.value}},
-        )
-        saved = None
+
+
+def log(row: AuditEvent, *, saved: bool = True) -> None:
+    """The event's line on "latch.audit", as `record()` emits it (with the row's id once saved)."""
+    user = row.actor_user  # set by event_row, or None: never a query
+    event, actor_type = AuditEvent.Event(row.event).value, AuditEvent.ActorType(row.actor_type).value
     logger.info(
         "%s actor=%s:%s client=%s ip=%s details=%s",
-        event.value,
-        actor_type.value,
+        event,
+        actor_type,
         row.actor_label or "-",
         row.client_id or "-",
         row.ip or "-",
         json.dumps(row.details, sort_keys=True),
         extra={
-            "event": event.value,
-            "id": saved.pk if saved else None,
-            "actor_type": actor_type.value,
+            "event": event,
+            "id": row.pk if saved else None,
+            "actor_type": actor_type,
             "actor_user": str(user.public_id) if user else None,
             "actor_label": row.actor_label,
             "client_id": row.client_id,
@@ -153,7 +180,6 @@ def record(
             "details": row.details,
         },
     )
-    return saved
 
 
 def application_details(application: Any) -> dict[str, Any]:

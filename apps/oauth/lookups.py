@@ -6,8 +6,9 @@ A token or client is found by a unique column; what differs between requests is 
 
 from django.db.models import QuerySet
 
+from apps.audit.models import AuditEvent
 from apps.core.fields import Digest
-from apps.core.precompiled import PrecompiledInsert, PrecompiledQuery
+from apps.core.precompiled import PrecompiledInsert, PrecompiledInserts, PrecompiledQuery
 from apps.oauth.models import AccessToken, Application, Grant, IDToken, RefreshToken
 
 access_token_by_checksum = PrecompiledQuery(
@@ -46,5 +47,7 @@ grant_for_update = PrecompiledQuery(
 )
 
 new_access_token = PrecompiledInsert(AccessToken)
+# A token that no refresh token follows, with its `token.issued` row: one statement, one round trip.
+new_access_token_and_event = PrecompiledInserts(AccessToken, AuditEvent)
 new_refresh_token = PrecompiledInsert(RefreshToken)
 new_id_token = PrecompiledInsert(IDToken)

@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models, router, transaction
+from django.dispatch import Signal
 from django.utils import timezone
 from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
@@ -33,6 +34,32 @@ StrOrPromise = str | Promise
 
 # Scopes that only make sense for a member signing in; a client-credentials app acts for itself.
 USER_ONLY_SCOPES = frozenset({"openid", "profile", "email", "offline_access", "participant-write"})
+
+
+# Sent after a queryset's update() of applications changed rows (no save signal says so);
+# apps/oauth/signals.py tells the client cache, as for a save or a delete.
+applications_updated = Signal()
+
+
+class ApplicationQuerySet(models.QuerySet["Application"]):
+    """Applications' queryset, announcing the one write that sends no model signal.
+
+    `save()` and `delete()` (a queryset's delete too: the collector sends `post_delete` for each
+    row once a receiver listens) send Django's signals; `update()`, and `bulk_update()` through
+    it, send none. Processes keep applications' rows between changes (apps/oauth/client_cache.py),
+    so every kind of change must be heard."""
+
+    def update(self, **kwargs: Any) -> int:
+        rows = super().update(**kwargs)
+        if rows:
+            applications_updated.send(sender=self.model, using=self.db)
+        return rows
+
+    update.alters_data = True  # type: ignore[attr-defined]
+
+
+class LatchApplicationManager(ApplicationManager.from_queryset(ApplicationQuerySet)):  # type: ignore[misc]
+    pass
 
 
 class Application(AbstractApplication):
@@ -159,7 +186,7 @@ class Application(AbstractApplication):
         help_text=_("The app needs the session id (sid) in every logout token."),
     )
 
-    objects = ApplicationManager()
+    objects = LatchApplicationManager()
 
     class Meta(AbstractApplication.Meta):
         swappable = "OAUTH2_PROVIDER_APPLICATION_MODEL"

@@ -32,7 +32,7 @@ from django.core.cache import cache
 from django.http import HttpRequest
 
 from apps.accounts.ip import client_ip
-from apps.oauth import client_assertion, lookups
+from apps.oauth import client_assertion, client_cache
 from apps.oauth.hashers import is_generated_secret
 from apps.oauth.models import Application
 
@@ -80,7 +80,7 @@ def retry_after(limit: Limit, now: float) -> int:
 def _has_guessable_secret(client_id: str) -> bool:
     """Whether the client's stored secret is not one Latch generated (see the module docstring)."""
     try:
-        application = lookups.application_by_client_id.first(client_id)
+        application = client_cache.application(client_id)
     except ValueError:  # an id the database cannot represent (a NUL byte): no such client
         return False
     # A private_key_jwt app accepts no secret at all: there is nothing to guess.
@@ -104,7 +104,7 @@ def blocked_for(request: HttpRequest) -> int | None:
     keys = {"ip": window_key("ip", client_ip(request), ip.window_seconds, now)}
     if client_id:
         keys["client"] = window_key("client", client_id, client.window_seconds, now)
-    counts = cache.get_many(list(keys.values()))
+    counts = client_cache.get_many(keys.values())  # the applications' generation in the same trip
     if counts.get(keys["ip"], 0) >= ip.failures:
         return retry_after(ip, now)
     if client_id and counts.get(keys["client"], 0) >= client.failures and _has_guessable_secret(client_id):

@@ -21,7 +21,7 @@ from apps.audit import services as audit
 from apps.audit.models import AuditEvent
 from apps.backchannel import services as backchannel
 from apps.core.fields import Digest, sha256_hex
-from apps.oauth import client_assertion, dpop_binding, dpop_resource, keys, lookups
+from apps.oauth import client_assertion, client_cache, dpop_binding, dpop_resource, keys, lookups
 from apps.oauth.device_validator import DeviceCodeValidatorMixin
 from apps.oauth.models import (
     TOKEN_EXCHANGE_GRANT_TYPE,
@@ -149,6 +149,10 @@ class LatchRequestState:
     # grant authenticates the client twice per request, and the second check must not take the
     # assertion's spent jti for a replay.
     assertion_authenticated: tuple[str, Application] | None = None
+    # The new access token, when nothing after it needs its primary key (no refresh token follows
+    # it): stored with its `token.issued` audit row by one statement (_save_bearer_token).
+    access_token_waits: bool = False
+    unsaved_access_token: AccessToken | None = None
 
 
 # A key no attribute syntax can produce, so no code sets it by accident either.
@@ -227,7 +231,8 @@ class LatchOAuth2Validator(DeviceCodeValidatorMixin, OAuth2Validator):
     # --- Client authentication -------------------------------------------------------------------
 
     def _load_application(self, client_id, request):
-        """DOT's, with the client read by a query compiled once (apps/oauth/lookups.py).
+        """DOT's, with the client's row kept between changes (apps/oauth/client_cache.py) or read by
+        a query compiled once (apps/oauth/lookups.py).
 
         DOT reuses `request.client` when it is the client asked for and still usable, so finding it
         first leaves every check to DOT. Unknown ids and ids the database cannot represent (a NUL
@@ -235,7 +240,7 @@ class LatchOAuth2Validator(DeviceCodeValidatorMixin, OAuth2Validator):
         """
         if not request.client:
             try:
-                request.client = lookups.application_by_client_id.first(client_id)
+                request.client = client_cache.application(client_id)
             except ValueError:
                 request.client = None
         return super()._load_application(client_id, request)
@@ -578,8 +583,22 @@ class LatchOAuth2Validator(DeviceCodeValidatorMixin, OAuth2Validator):
 
     def save_bearer_token(self, token, request, *args, **kwargs) -> None:
         """DOT's, inside TokenView's transaction rather than a savepoint of its own (two statements
-        per token request saved; an error still rolls the whole request back)."""
-        with transaction.atomic(using=router.db_for_write(AccessToken), savepoint=False):
+        per token request saved; an error still rolls the whole request back).
+
+        TokenView opens no transaction for client_credentials: its token is stored by one
+        statement, with its audit row, which a transaction here would only wrap in BEGIN and
+        COMMIT. Inside a caller's transaction (a test's, ATOMIC_REQUESTS) it gets the savepoint
+        TokenView's own transaction would have been, so that a refusal leaves the caller's usable.
+        """
+        using = router.db_for_write(AccessToken)
+        if request.grant_type == "client_credentials":
+            if not transaction.get_connection(using).in_atomic_block:
+                self._save_bearer_token(token, request, *args, **kwargs)
+                return
+            with transaction.atomic(using=using):
+                self._save_bearer_token(token, request, *args, **kwargs)
+            return
+        with transaction.atomic(using=using, savepoint=False):
             self._save_bearer_token(token, request, *args, **kwargs)
 
     def _save_bearer_token(self, token, request, *args, **kwargs) -> None:
@@ -595,14 +614,18 @@ class LatchOAuth2Validator(DeviceCodeValidatorMixin, OAuth2Validator):
             spent = request.refresh_token_instance = None
         if request.grant_type == "refresh_token" and spent is not None:
             self._rotate_out(spent, request)
+        state = request_state(request)
+        # DOT stores a refresh token after the access token, pointing at its key; without one,
+        # the access token is the last row of the grant and waits for its audit row.
+        state.access_token_waits = "refresh_token" not in token
         super()._save_bearer_token(token, request, *args, **kwargs)
         dpop_binding.mark_token_type(token)
-        claims = request_state(request).access_token_claims
+        claims = state.access_token_claims
         token["created_at"] = claims["iat"] if claims is not None else int(time.time())
         if request.user is not None:
             key, summary = token_owner_summary(request.user, scopes)
             token[key] = summary
-        audit.record(
+        issued = audit.event_row(
             AuditEvent.Event.TOKEN_ISSUED,
             request=as_http_request(request),
             user=request.user,
@@ -612,6 +635,14 @@ class LatchOAuth2Validator(DeviceCodeValidatorMixin, OAuth2Validator):
             with_refresh="refresh_token" in token,
             **({"dpop_jkt": jkt} if (jkt := dpop_binding.access_token_jkt()) else {}),
         )
+        access_token, state.unsaved_access_token = state.unsaved_access_token, None
+        if access_token is None:
+            audit.log(issued, saved=audit.write(issued))
+        else:
+            # One statement, atomic without a transaction (client_credentials opens none): the
+            # token is never stored without its audit row, nor the row without the token.
+            lookups.new_access_token_and_event.save(access_token, issued)
+            audit.log(issued)
 
     def _rotate_out(self, spent: RefreshToken, request) -> None:
         """Revoke the refresh token being spent and delete its access token (RFC 9700 §4.14.2).
@@ -664,7 +695,10 @@ class LatchOAuth2Validator(DeviceCodeValidatorMixin, OAuth2Validator):
             issued_by_exchange=request.grant_type == TOKEN_EXCHANGE_GRANT_TYPE,
         )
         self._set_token_value(access_token, token["access_token"])
-        lookups.new_access_token.save(access_token)
+        if state.access_token_waits:
+            state.unsaved_access_token = access_token  # saved with its audit row
+        else:
+            lookups.new_access_token.save(access_token)
         issued_access_token.set(access_token)
         return access_token
 

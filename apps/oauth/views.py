@@ -39,7 +39,7 @@ from apps.audit import services as audit
 from apps.audit.models import AuditEvent
 from apps.core.numbers import parse_non_negative_int
 from apps.dpop.proofs import InvalidDPoPProof
-from apps.oauth import bearer, consent, dpop_binding, dpop_resource, par, throttling
+from apps.oauth import bearer, client_cache, consent, dpop_binding, dpop_resource, par, throttling
 from apps.oauth.client_auth import as_oauthlib_request
 from apps.oauth.discovery import server_metadata
 from apps.oauth.forms import ConsentForm
@@ -114,6 +114,10 @@ class ClientAuthThrottleMixin:
     """
 
     def dispatch(self, request, *args, **kwargs):
+        with client_cache.request_scope():
+            return self._dispatch(request, *args, **kwargs)
+
+    def _dispatch(self, request, *args, **kwargs):
         if refused := credentials_in_url(request):
             return refused
         if request.method == "POST" and (wait := throttling.blocked_for(request)):
@@ -580,11 +584,19 @@ def _issued_code(response: HttpResponse) -> bool:
 
 @method_decorator(csrf_exempt, name="dispatch")
 class TokenView(ClientAuthThrottleMixin, dot_views.TokenView):
-    """The token endpoint, one transaction per request.
+    """The token endpoint, one transaction per request, but for client_credentials.
 
     The validator locks the authorization code or refresh token it is spending; holding the lock
-    until the new tokens are committed is what makes concurrent replays lose.
+    until the new tokens are committed is what makes concurrent replays lose. A client_credentials
+    request spends nothing: it reads its client (apps/oauth/client_cache.py) and stores one access
+    token with its audit row, by one statement (LatchOAuth2Validator._save_bearer_token), which
+    PostgreSQL runs atomically by itself; a transaction around it would only add BEGIN and COMMIT,
+    two round trips of the five it took. Its replay caches (client assertions, DPoP proofs) are
+    Redis's, outside any transaction anyway.
     """
+
+    # Grants with nothing to lock and one statement to store (see above).
+    UNLOCKED_GRANTS = frozenset({"client_credentials"})
 
     @method_decorator(never_cache)
     def post(self, request, *args, **kwargs):
@@ -594,6 +606,9 @@ class TokenView(ClientAuthThrottleMixin, dot_views.TokenView):
             proof = dpop_binding.request_proof(request)
         except InvalidDPoPProof as refused:  # RFC 9449 §5, §8: before any code or token is spent
             return oauth_error(refused.error, refused.description)
+        if request.POST.get("grant_type") in self.UNLOCKED_GRANTS:
+            with dpop_binding.bound_to(proof):
+                return self.authorization_flow_token_response(request)
         with dpop_binding.bound_to(proof), transaction.atomic():
             return self.authorization_flow_token_response(request)
 
