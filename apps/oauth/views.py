@@ -665,11 +665,11 @@ class UserInfoView(View):
 
     def userinfo(self, request: HttpRequest) -> HttpResponse:
         # RFC 6750 §2.2: a form body may carry the token (OIDC Core §5.3.1 allows POST).
-        # DOT's UserInfo compared an RFC 8707 audience with the path alone, which no absolute
-        # resource URI matches: a resource-restricted token is refused here, as it was.
-        verdict = bearer.verify(
-            request, form=request.POST, scopes=self.scopes, audience_url=request.path_info
-        )
+        # An RFC 8707 restricted token is checked against UserInfo's absolute URL, as the API's
+        # is: one for Latch (the issuer, which Latch's resource metadata names as this resource)
+        # works here, one for another server does not. DOT compared the bare path, which no
+        # absolute resource URI matches, and so refused even a token for Latch itself.
+        verdict = bearer.verify(request, form=request.POST, scopes=self.scopes)
         token = verdict.access_token
         if token is None:
             return self.refusal(request, errors.InvalidTokenError())

@@ -198,3 +198,62 @@ def test_access_token_in_the_query_string_is_not_accepted(browser, application):
 
     assert response.status_code == 401
     assert_no_claims_leak(response)
+
+
+# --- Tokens restricted to resources (RFC 8707) --------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "resource",
+    [
+        pytest.param([], id="unrestricted"),
+        pytest.param(["http://testserver/"], id="latch-base-url"),
+        pytest.param(["http://testserver"], id="latch-origin"),
+        pytest.param(["http://testserver/oauth/userinfo"], id="userinfo-url"),
+        pytest.param(["https://api.example.org/", "http://testserver/"], id="latch-among-others"),
+    ],
+)
+def test_a_token_for_latch_reads_userinfo_as_it_reads_the_api(browser, application, member, resource):
+    """UserInfo compares a restricted token's resources with its absolute URL, as the API does."""
+    access_token = access_token_for(browser, application, "openid email")
+    AccessToken.objects.update(resource=resource)
+
+    response = userinfo(access_token)
+
+    assert response.status_code == 200
+    assert response.json()["sub"] == str(member.public_id)
+
+
+@pytest.mark.parametrize(
+    "resource",
+    [
+        pytest.param(["https://api.example.org/"], id="another-server"),
+        pytest.param(["http://testserver.evil/"], id="a-host-beginning-with-latchs"),
+        pytest.param(["http://testserver:8000/"], id="another-port"),
+        pytest.param(["http://testserver/api/v1"], id="latchs-api-only"),
+        pytest.param(["http://testserver/oauth/user"], id="a-path-beginning-with-userinfos"),
+        pytest.param(["urn:example:latch"], id="not-a-url"),
+    ],
+)
+def test_a_token_for_another_resource_is_401_invalid_token_at_userinfo(browser, application, resource):
+    access_token = access_token_for(browser, application, "openid email")
+    AccessToken.objects.update(resource=resource)
+
+    response = userinfo(access_token)
+
+    assert response.status_code == 401
+    assert response["WWW-Authenticate"] == INVALID_TOKEN
+    assert json.loads(response.content)["error"] == "invalid_token"
+    assert_no_claims_leak(response)
+
+
+def test_a_token_for_the_issuer_reads_userinfo_over_https(browser, application, member, settings):
+    """What a client gets when it asks for the resource Latch's metadata names for UserInfo (the
+    issuer, RFC 9728 §3.3), at the URL it is deployed at."""
+    access_token = access_token_for(browser, application, "openid")
+    AccessToken.objects.update(resource=[settings.LATCH_ISSUER])
+
+    response = Client().get("/oauth/userinfo", secure=True, HTTP_AUTHORIZATION=f"Bearer {access_token}")
+
+    assert response.status_code == 200
+    assert response.json() == {"sub": str(member.public_id)}
