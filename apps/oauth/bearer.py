@@ -14,6 +14,7 @@ means (that test sends the same generated requests through both and compares the
 3. The token is the Authorization header's (`Bearer <token>`, or `DPoP <token>`:
    apps/oauth/dpop_resource.py), else a form body's `access_token` (RFC 6750 §2.2; the API parses
    JSON only, so there it never is). No token: refused without an error code (RFC 6750 §3.1).
+   Both at once is refused by UserInfo before this check runs (RFC 6750 §2: UserInfoView).
 4. One lookup by the token's digest, on every request (nothing about a token is remembered between
    requests). Unknown (revoked tokens are deleted) or expired: invalid_token. Short of a scope the
    caller names (UserInfo's `openid`): insufficient_scope.
