@@ -24,7 +24,7 @@ means (that test sends the same generated requests through both and compares the
    compared the bare path, which no absolute resource URI matches, so it refused every restricted
    token, even one for Latch itself: Latch's protected resource metadata names the issuer as
    UserInfo's `resource` (RFC 9728 §3.3), so a client asking for that resource gets a token
-   UserInfo takes. A token for another server still fails there: its scheme and host differ.)
+   UserInfo takes. A token for another server still fails there: its scheme, host or port differ.)
 6. A deactivated member's tokens stop working at once, not when they expire.
 7. The sender constraint of a DPoP-bound token (RFC 9449 §7), and the DPoP scheme for no other.
 
