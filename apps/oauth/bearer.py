@@ -4,8 +4,8 @@ It takes the place of DOT's resource path (OAuthLibCore.verify_request, oauthlib
 ResourceEndpoint and BearerToken, OAuth2Validator.validate_bearer_token), which built an oauthlib
 Request, copied every request header into it, and walked oauthlib's token-type estimates for a
 decision that is, for Latch, always the same one. What it decides is the same, in the same order,
-with the same errors; tests/api/test_bearer_differential.py sends the same generated requests
-through both and compares the answers:
+with the same errors, but where tests/api/test_bearer_differential.py names a difference Latch
+means (that test sends the same generated requests through both and compares the answers):
 
 1. A token in the query string is refused (RFC 9700 §4.3.2, RFC 6750 §5.3; DOT's
    COMPLIANT_BCP_RFC9700_ACCESS_TOKEN_TRANSPORT), without an error code.
@@ -14,11 +14,17 @@ through both and compares the answers:
 3. The token is the Authorization header's (`Bearer <token>`, or `DPoP <token>`:
    apps/oauth/dpop_resource.py), else a form body's `access_token` (RFC 6750 §2.2; the API parses
    JSON only, so there it never is). No token: refused without an error code (RFC 6750 §3.1).
+   Both at once is refused by UserInfo before this check runs (RFC 6750 §2: UserInfoView).
 4. One lookup by the token's digest, on every request (nothing about a token is remembered between
    requests). Unknown (revoked tokens are deleted) or expired: invalid_token. Short of a scope the
    caller names (UserInfo's `openid`): insufficient_scope.
 5. A token restricted to resources (RFC 8707) only for a URL under one of them: DOT's
-   RESOURCE_SERVER_TOKEN_RESOURCE_VALIDATOR decides, through AccessToken.allows_audience.
+   RESOURCE_SERVER_TOKEN_RESOURCE_VALIDATOR decides, through AccessToken.allows_audience, for the
+   request's absolute URL without its query, at the API and at UserInfo alike. (DOT's UserInfo
+   compared the bare path, which no absolute resource URI matches, so it refused every restricted
+   token, even one for Latch itself: Latch's protected resource metadata names the issuer as
+   UserInfo's `resource` (RFC 9728 §3.3), so a client asking for that resource gets a token
+   UserInfo takes. A token for another server still fails there: its scheme, host or port differ.)
 6. A deactivated member's tokens stop working at once, not when they expire.
 7. The sender constraint of a DPoP-bound token (RFC 9449 §7), and the DPoP scheme for no other.
 
@@ -72,15 +78,12 @@ def _in_url(request: HttpRequest) -> bool:
     return "access_token" in request.GET
 
 
-def verify(
-    request: HttpRequest, *, form: QueryDict, scopes: Sequence[str] = (), audience_url: str | None = None
-) -> Verdict:
+def verify(request: HttpRequest, *, form: QueryDict, scopes: Sequence[str] = ()) -> Verdict:
     """Whether `request` presents a usable access token carrying `scopes`, and which.
 
     `form` is the request's parsed form body (Django's `request.POST`, or DRF's, which refuses a
     body the view cannot parse): the caller reads it, so that a body the resource cannot read is
-    refused as it was before this check ran. `audience_url` is the URL an RFC 8707 restricted
-    token must be for; by default the request's absolute URL without its query.
+    refused as it was before this check ran.
     """
     presentation, token = dpop_resource.read(request)
     if _in_url(request):
@@ -98,7 +101,7 @@ def verify(
         return _refused("invalid_token", _("The access token has expired."))
     if not access_token.allow_scopes(scopes):
         return _refused("insufficient_scope", _("The access token is valid but does not have enough scope."))
-    if access_token.resource and not access_token.allows_audience(audience_url or _resource_url(request)):
+    if access_token.resource and not access_token.allows_audience(_resource_url(request)):
         return _refused("invalid_token", _("The access token is not valid for this resource."))
     application = access_token.application
     # DOT's hook for an application that is switched off (Application.is_usable); Latch's model

@@ -89,6 +89,18 @@ def read(request: HttpRequest) -> tuple[Presentation | None, str | None]:
     return presentation, token
 
 
+def record_scheme(request: HttpRequest) -> Presentation | None:
+    """Store the Authorization header's scheme alone, as `read()` stores a presentation, for the
+    challenge of a request refused before its token is read (UserInfo: a token sent two ways).
+    No proof is read: the refusal is not about it, and must not become one about it."""
+    header = request.META.get("HTTP_AUTHORIZATION")
+    if header is None:
+        return None
+    presentation = Presentation(scheme=header.strip().partition(" ")[0].lower(), url="")
+    request.META[PRESENTATION_KEY] = presentation
+    return presentation
+
+
 def presentation_of(request: HttpRequest) -> Presentation | None:
     return request.META.get(PRESENTATION_KEY)
 

@@ -59,6 +59,8 @@ PUSHED_REQUEST = "latch_pushed_request"
 # RFC 8707 lets `resource` repeat, RFC 8693 §2.1 `audience` too; every other parameter must
 # appear once (RFC 6749 §3.1, §3.2).
 REPEATABLE_PARAMETERS = frozenset({"resource", "audience"})
+# RFC 6750 §3.1's invalid_request at UserInfo for a token in the header and in the body.
+TWO_METHODS = "Send the access token one way: in the Authorization header or in the form body, not both."
 # RFC 6749 §2.3.1: client credentials go in the Authorization header or the body, never the URL
 # (access logs, proxies and browser history keep URLs). RFC 7521 §4.2 for the assertion pair.
 CLIENT_CREDENTIAL_PARAMETERS = ("client_id", "client_secret", "client_assertion", "client_assertion_type")
@@ -656,8 +658,10 @@ class UserInfoView(View):
 
     Tokens in the URL are refused (RFC 9700 §2.5: they leak into logs and history); DOT applies
     COMPLIANT_BCP_RFC9700_ACCESS_TOKEN_TRANSPORT to protected resources but not to its userinfo
-    view. DPoP-bound tokens come with their proof (apps/oauth/dpop_resource.py). The answers are
-    those of DOT's UserInfoView and oauthlib's UserInfoEndpoint, which this view replaced.
+    view. A token in the Authorization header and in the form body is 400 invalid_request (RFC 6750
+    §2, §3.1), where DOT read the header and ignored the body. DPoP-bound tokens come with their
+    proof (apps/oauth/dpop_resource.py). Otherwise the answers are those of DOT's UserInfoView and
+    oauthlib's UserInfoEndpoint, which this view replaced.
     """
 
     scopes = ("openid",)
@@ -679,12 +683,20 @@ class UserInfoView(View):
         return self.userinfo(request)
 
     def userinfo(self, request: HttpRequest) -> HttpResponse:
+        # RFC 6750 §2: "Clients MUST NOT use more than one method to transmit the token in each
+        # request". Any Authorization header is one (Latch reads the token from it whenever there
+        # is one), an `access_token` in the form body another, empty or not. Decided here, before
+        # the token is looked up or a DPoP proof spent: the API parses JSON only, so no form body
+        # reaches bearer.verify there. Django reads a form body on POST only, as §2.2 allows.
+        if "HTTP_AUTHORIZATION" in request.META and "access_token" in request.POST:
+            dpop_resource.record_scheme(request)
+            return self.refusal(request, errors.InvalidRequestError(description=TWO_METHODS))
         # RFC 6750 §2.2: a form body may carry the token (OIDC Core §5.3.1 allows POST).
-        # DOT's UserInfo compared an RFC 8707 audience with the path alone, which no absolute
-        # resource URI matches: a resource-restricted token is refused here, as it was.
-        verdict = bearer.verify(
-            request, form=request.POST, scopes=self.scopes, audience_url=request.path_info
-        )
+        # An RFC 8707 restricted token is checked against UserInfo's absolute URL, as the API's
+        # is: one for Latch (the issuer, which Latch's resource metadata names as this resource)
+        # works here, one for another server does not. DOT compared the bare path, which no
+        # absolute resource URI matches, and so refused even a token for Latch itself.
+        verdict = bearer.verify(request, form=request.POST, scopes=self.scopes)
         token = verdict.access_token
         if token is None:
             return self.refusal(request, errors.InvalidTokenError())
@@ -702,10 +714,11 @@ class UserInfoView(View):
     @staticmethod
     def refusal(request: HttpRequest, error: errors.OAuth2Error) -> HttpResponse:
         """oauthlib's error body, with the challenge of both schemes (RFC 6750 §3, RFC 9449 §7.1)
-        on a 401: a sender-constraint refusal is stated as such, otherwise the challenge repeats
-        the body's error (none when no Authorization header was sent)."""
+        on a 401 and on a 400 invalid_request (a token sent two ways, §3.1): a sender-constraint
+        refusal is stated as such, otherwise the challenge repeats the body's error (none when no
+        Authorization header was sent)."""
         response = HttpResponse(error.json, status=error.status_code, content_type="application/json")
-        if error.status_code != 401:
+        if error.status_code != 401 and error.error != "invalid_request":
             return response
         presentation = dpop_resource.presentation_of(request)
         refusal = presentation.refusal if presentation else None

@@ -70,8 +70,9 @@ def test_a_member_deactivated_between_two_requests_is_refused_at_the_second():
 
 
 def test_a_token_in_a_form_body_is_read_where_the_resource_parses_forms():
-    """RFC 6750 §2.2, as oauthlib read it: only without an Authorization header. (The API parses
-    JSON only, so there a form body is 415 before any token is read.)"""
+    """RFC 6750 §2.2, as oauthlib read it: only without an Authorization header (UserInfo refuses
+    a body token beside one: tests/oauth/test_userinfo.py). The API parses JSON only, so there a
+    form body is 415 before any token is read."""
     token = issue_token("openid", user=member_with_login().user)
 
     assert Client().post("/oauth/userinfo", {"access_token": token}).status_code == 200
@@ -108,3 +109,17 @@ def test_the_reference_path_is_the_one_the_differential_test_runs():
             assert Client().get(ME, **bearer_header(token)).status_code == 200
         assert authenticate.called
     assert resolve("/oauth/userinfo").func.view_class is UserInfoView
+
+
+@pytest.mark.parametrize(("method", "path"), [("GET", ME), ("POST", "/api/v1/checkout/charges")])
+def test_the_api_answers_a_header_token_beside_a_form_body_token_as_before(method, path):
+    """UserInfo's two-methods refusal is UserInfo's alone: the API never parses the form body."""
+    token = issue_token("member-read checkout-write", user=member_with_login().user)
+    request = {"content_type": "application/x-www-form-urlencoded", **bearer_header(token)}
+
+    response = Client().generic(method, path, f"access_token={token}", **request)
+    with reference_path():
+        reference = Client().generic(method, path, f"access_token={token}", **request)
+
+    assert response.status_code == reference.status_code == 415
+    assert response.json() == reference.json()

@@ -3,9 +3,13 @@
 Hypothesis generates requests to the API (a member view, an any-token view, an app-only view)
 and to UserInfo: tokens of every kind (valid, expired, revoked, refresh tokens, id_tokens, codes,
 JWT access tokens, DPoP-bound, of a deactivated member, for another audience, short of a scope),
-garbage, every scheme spelling, tokens in the URL or the body, and DPoP proofs good and bad. Each
+garbage, every scheme spelling, tokens in the URL, the body or the header and the body at once, and
+DPoP proofs good and bad. Each
 request sequence runs through the reference path and through Latch's, from the same state: equal
-status, headers, body and side effects (audit rows, token rows), and no more SQL statements.
+status, headers, body and side effects (audit rows, token rows), and no more SQL statements. Where
+Latch means to answer otherwise, the difference is named here and proven on its own: a broken
+percent-escape at UserInfo (tests/api/test_bearer.py), a token restricted to Latch at UserInfo
+(`as_dot_saw_it`), a token in the header and the body of a POST to UserInfo (`two_methods`).
 """
 
 import os
@@ -18,6 +22,7 @@ from urllib.parse import urlencode
 import pytest
 from django.core.cache import cache
 from django.db import connection
+from django.http import QueryDict
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from hypothesis import HealthCheck, event, given, settings
@@ -26,6 +31,7 @@ from hypothesis import strategies as st
 from apps.audit.models import AuditEvent
 from apps.oauth.models import AccessToken
 from apps.oauth.validators import token_checksum
+from apps.oauth.views import TWO_METHODS
 from tests.api.reference import reference_path
 from tests.api.tokens import issue_token
 from tests.dpop.proofs import ProofKey
@@ -40,6 +46,7 @@ ME = "/api/v1/members/me"  # a member's token only (TokenKind.USER), member-read
 DIRECTORY = "/api/v1/members"  # any token with member-read
 CHARGES = "/api/v1/checkout/charges"  # an app's own token only (TokenKind.APP), checkout-write
 USERINFO = "/oauth/userinfo"
+FORM = "application/x-www-form-urlencoded"
 COMPARED_HEADERS = (
     "WWW-Authenticate",
     "Content-Type",
@@ -76,6 +83,7 @@ def world() -> World:
         "app_no_scope": issue_token("group-read"),
         "for_api": issue_token(FULL_SCOPE, user=member),
         "for_userinfo": issue_token(FULL_SCOPE, user=member),
+        "for_latch": issue_token(FULL_SCOPE, user=member),
         "elsewhere": issue_token(FULL_SCOPE, user=member),
         "bound": issue_token(FULL_SCOPE, user=member),
         "bound_app": issue_token("member-read checkout-write"),
@@ -86,6 +94,7 @@ def world() -> World:
     for name, resource in (
         ("for_api", [f"{BASE}/api/v1"]),
         ("for_userinfo", [f"{BASE}/oauth/userinfo"]),
+        ("for_latch", [f"{BASE}/"]),
         ("elsewhere", ["https://elsewhere.example/api"]),
     ):
         AccessToken.objects.filter(token_checksum=token_checksum(tokens[name])).update(resource=resource)
@@ -130,6 +139,7 @@ TOKEN_NAMES = (
     "app_no_scope",
     "for_api",
     "for_userinfo",
+    "for_latch",
     "elsewhere",
     "bound",
     "bound_app",
@@ -150,6 +160,7 @@ USABLE = [
     "bound_app",
     "for_api",
     "for_userinfo",
+    "for_latch",
     "jwt_access",
     "jwt_app",
 ]
@@ -192,7 +203,9 @@ query = st.one_of(
 def presented(draw):
     """How one request presents its token: header, proof, query, body."""
     kind = draw(
-        st.sampled_from(["clean"] * 5 + ["header"] * 3 + ["none", "raw_header", "two_headers", "body"])
+        st.sampled_from(
+            ["clean"] * 5 + ["header"] * 3 + ["none", "raw_header", "two_headers", "body", "header_and_body"]
+        )
     )
     if kind == "clean":  # what a client gets right: a real token, one space, a proof if DPoP
         name = draw(st.sampled_from(USABLE * 3 + list(TOKEN_NAMES)))
@@ -216,6 +229,7 @@ def presented(draw):
         "kind": kind,
         "token": draw(token),
         "other_token": draw(token),
+        "body_token": draw(st.one_of(st.none(), token)),  # None: the header's token again
         "scheme": draw(scheme),
         "separator": draw(separator),
         "lead": draw(padding),
@@ -298,7 +312,7 @@ def build(world: World, method: str, path: str, drawn: dict) -> dict:
     meta: dict[str, str] = {}
     data: object = None
     content_type = "application/json"
-    if drawn["kind"] == "header":
+    if drawn["kind"] in ("header", "header_and_body"):
         meta["HTTP_AUTHORIZATION"] = (
             f"{drawn['lead']}{drawn['scheme']}{drawn['separator']}{token_value}{drawn['trail']}"
         )
@@ -309,7 +323,11 @@ def build(world: World, method: str, path: str, drawn: dict) -> dict:
         meta["HTTP_AUTHORIZATION"] = f"Bearer {token_value}, Bearer {other}"
     elif drawn["kind"] == "body":
         data = {"access_token": token_value}
-        content_type = "application/x-www-form-urlencoded"
+        content_type = FORM
+    if drawn["kind"] == "header_and_body":
+        body_token = drawn["body_token"]
+        data = {"access_token": token_value if body_token is None else _value(world, body_token)}
+        content_type = FORM
     proof = _proof(world, drawn["proof"], method, path, token_value)
     if proof is not None:
         meta["HTTP_DPOP"] = proof
@@ -365,9 +383,61 @@ def _broken_query_at_userinfo(method: str, path: str, drawn: dict) -> bool:
     return path == USERINFO and bool(re.search(r"%[^0-9A-Fa-f]|%[0-9A-Fa-f][^0-9A-Fa-f]", drawn["query"]))
 
 
-def _compare(calls: list[dict]) -> list[tuple]:
+# Restricted to Latch itself: to all of it, or to UserInfo alone (RFC 8707).
+FOR_LATCH = (("named", "for_latch"), ("named", "for_userinfo"))
+
+
+def as_dot_saw_it(path: str, drawn: dict) -> dict:
+    """The request DOT's path must answer as Latch answers `drawn`: the same, but at UserInfo.
+
+    The one difference Latch means there (RFC 8707): DOT's UserInfo compared a restricted token's
+    resources with its bare path, which no absolute URI matches, so it refused a token restricted
+    to Latch or to UserInfo itself; Latch compares UserInfo's absolute URL, as both paths do at the
+    API. So at UserInfo such a token must be answered as DOT answered an unrestricted token of the
+    same member and scopes (`member`); everywhere else, and for every other token, as DOT did.
+    """
+    if path != USERINFO:
+        return drawn
+    return {
+        **drawn,
+        **{
+            name: ("named", "member")
+            for name in ("token", "other_token", "body_token")
+            if drawn.get(name) in FOR_LATCH
+        },
+    }
+
+
+def two_methods(call: dict) -> bool:
+    """The other difference Latch means (RFC 6750 §2, §3.1): a POST to UserInfo with a token in the
+    Authorization header and an `access_token` in its form body is 400 invalid_request; DOT read
+    the header and ignored the body. (A token in the URL is refused first, as before; a GET has no
+    form body; the API parses JSON only, so there both paths still answer alike.)"""
+    return (
+        call["method"] == "POST"
+        and call["path"] == USERINFO
+        and "HTTP_AUTHORIZATION" in call["meta"]
+        and call["content_type"] == FORM
+        and "access_token" in QueryDict(call["data"])
+        and "access_token" not in QueryDict(call["query"].encode("iso-8859-1"))
+    )
+
+
+def _refused_for_two_methods(calls: list[dict]) -> list[tuple]:
+    """Latch's answer where `two_methods`: the refusal, before any lookup, changing nothing."""
+    answers, (before, after) = run(calls)
+    for status, headers, body, queries in answers:
+        assert status == 400, calls[0]
+        assert body == f'{{"error": "invalid_request", "error_description": "{TWO_METHODS}"}}'.encode()
+        assert 'error="invalid_request"' in headers["WWW-Authenticate"]
+        assert queries == 0
+    assert after == before
+    return answers
+
+
+def _compare(calls: list[dict], reference_calls: list[dict] | None = None) -> list[tuple]:
     with reference_path():
-        expected, expected_effects = run(calls)
+        expected, expected_effects = run(reference_calls or calls)
     actual, actual_effects = run(calls)
     for new, old in zip(actual, expected, strict=True):
         assert new[:3] == old[:3], calls[0]
@@ -385,9 +455,14 @@ def test_latch_answers_every_request_as_the_dot_path_did(world):
     statuses = set()
     for name in TOKEN_NAMES:
         for method, path in TARGETS:
-            for scheme_name, proof in (("Bearer", "none"), ("DPoP", "good")):
+            for kind, scheme_name, proof in (
+                ("header", "Bearer", "none"),
+                ("header", "DPoP", "good"),
+                ("header_and_body", "Bearer", "none"),
+                ("header_and_body", "DPoP", "good"),
+            ):
                 drawn = {
-                    "kind": "header",
+                    "kind": kind,
                     "token": ("named", name),
                     "scheme": scheme_name,
                     "separator": " ",
@@ -396,8 +471,14 @@ def test_latch_answers_every_request_as_the_dot_path_did(world):
                     "proof": proof,
                     "query": "",
                     "json_body": "{}",
+                    "body_token": None,
                 }
-                statuses.add(_compare([build(world, method, path, drawn)])[0][0])
+                call = build(world, method, path, drawn)
+                if two_methods(call):
+                    statuses.add(_refused_for_two_methods([call])[0][0])
+                    continue
+                reference = build(world, method, path, as_dot_saw_it(path, drawn))
+                statuses.add(_compare([call], [reference])[0][0])
     assert {200, 400, 401, 403} <= statuses  # the sweep reached every kind of answer
 
     @settings(
@@ -410,7 +491,13 @@ def test_latch_answers_every_request_as_the_dot_path_did(world):
         (method, path), drawn = steps[0]
         if _broken_query_at_userinfo(method, path, drawn):
             return
-        expected = _compare([build(world, method, path, drawn)] * len(steps))
+        call = build(world, method, path, drawn)
+        if two_methods(call):
+            _refused_for_two_methods([call] * len(steps))
+            event(f"{method} {path} -> 400 (two methods)")
+            return
+        reference = build(world, method, path, as_dot_saw_it(path, drawn))
+        expected = _compare([call] * len(steps), [reference] * len(steps))
         event(f"{method} {path} -> {expected[0][0]}")
 
     answers_alike()

@@ -191,6 +191,31 @@ def test_userinfo_refuses_a_proof_for_another_url(key, member):
     assert_refused(response, "invalid_dpop_proof")
 
 
+def test_userinfo_refuses_a_bound_token_also_in_the_body_and_spends_no_proof(key, member):
+    """RFC 6750 §2: the header and the body at once is 400 invalid_request, on the DPoP challenge;
+    refused before the proof is checked, so its `jti` is still unused."""
+    token = bound_token(key, member)
+    proof = key.proof("POST", USERINFO, access_token=token)
+
+    def post(body: str):
+        return Client().post(
+            USERINFO,
+            body,
+            content_type="application/x-www-form-urlencoded",
+            HTTP_AUTHORIZATION=f"DPoP {token}",
+            HTTP_DPOP=proof,
+        )
+
+    refused = post(f"access_token={token}")
+    answered = post("")
+
+    assert refused.status_code == 400
+    assert refused.json()["error"] == "invalid_request"
+    assert 'error="invalid_request"' in refused["WWW-Authenticate"].partition(", DPoP ")[2]
+    assert answered.status_code == 200, answered.content
+    assert answered.json()["sub"]
+
+
 # --- Protected resource metadata (RFC 9728) -----------------------------------------------------
 
 

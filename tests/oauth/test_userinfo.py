@@ -7,7 +7,9 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
+from apps.audit.models import AuditEvent
 from apps.oauth.models import AccessToken
+from apps.oauth.views import TWO_METHODS
 from tests.oauth import flow
 from tests.oauth.factories import service_application
 
@@ -20,6 +22,13 @@ INVALID_TOKEN = (
     f'revoked, malformed, or invalid for other reasons.", {METADATA}, '
     f'DPoP algs="ES256 RS256 PS256 EdDSA", {METADATA}'
 )
+
+# RFC 6750 §3.1: the error goes with the scheme the client used; the other challenge names none.
+TWO_METHODS_CHALLENGE = (
+    f'Bearer realm="Latch", error="invalid_request", error_description="{TWO_METHODS}", {METADATA}, '
+    f'DPoP algs="ES256 RS256 PS256 EdDSA", {METADATA}'
+)
+FORM = "application/x-www-form-urlencoded"
 
 
 def access_token_for(browser, application, scope: str) -> str:
@@ -197,4 +206,164 @@ def test_access_token_in_the_query_string_is_not_accepted(browser, application):
     response = Client().get("/oauth/userinfo", {"access_token": access_token})
 
     assert response.status_code == 401
+    assert_no_claims_leak(response)
+
+
+# --- Tokens restricted to resources (RFC 8707) --------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "resource",
+    [
+        pytest.param([], id="unrestricted"),
+        pytest.param(["http://testserver/"], id="latch-base-url"),
+        pytest.param(["http://testserver"], id="latch-origin"),
+        pytest.param(["http://testserver/oauth/userinfo"], id="userinfo-url"),
+        pytest.param(["https://api.example.org/", "http://testserver/"], id="latch-among-others"),
+    ],
+)
+def test_a_token_for_latch_reads_userinfo_as_it_reads_the_api(browser, application, member, resource):
+    """UserInfo compares a restricted token's resources with its absolute URL, as the API does."""
+    access_token = access_token_for(browser, application, "openid email")
+    AccessToken.objects.update(resource=resource)
+
+    response = userinfo(access_token)
+
+    assert response.status_code == 200
+    assert response.json()["sub"] == str(member.public_id)
+
+
+@pytest.mark.parametrize(
+    "resource",
+    [
+        pytest.param(["https://api.example.org/"], id="another-server"),
+        pytest.param(["http://testserver.evil/"], id="a-host-beginning-with-latchs"),
+        pytest.param(["http://testserver:8000/"], id="another-port"),
+        pytest.param(["http://testserver/api/v1"], id="latchs-api-only"),
+        pytest.param(["http://testserver/oauth/user"], id="a-path-beginning-with-userinfos"),
+        pytest.param(["urn:example:latch"], id="not-a-url"),
+    ],
+)
+def test_a_token_for_another_resource_is_401_invalid_token_at_userinfo(browser, application, resource):
+    access_token = access_token_for(browser, application, "openid email")
+    AccessToken.objects.update(resource=resource)
+
+    response = userinfo(access_token)
+
+    assert response.status_code == 401
+    assert response["WWW-Authenticate"] == INVALID_TOKEN
+    assert json.loads(response.content)["error"] == "invalid_token"
+    assert_no_claims_leak(response)
+
+
+def test_a_token_for_the_issuer_reads_userinfo_over_https(browser, application, member, settings):
+    """What a client gets when it asks for the resource Latch's metadata names for UserInfo (the
+    issuer, RFC 9728 §3.3), at the URL it is deployed at."""
+    access_token = access_token_for(browser, application, "openid")
+    AccessToken.objects.update(resource=[settings.LATCH_ISSUER])
+
+    response = Client().get("/oauth/userinfo", secure=True, HTTP_AUTHORIZATION=f"Bearer {access_token}")
+
+    assert response.status_code == 200
+    assert response.json() == {"sub": str(member.public_id)}
+
+
+# --- One method per request (RFC 6750 §2) -------------------------------------------------------
+
+
+def header_and_body(header_token: str, body: str, method: str = "POST", scheme: str = "Bearer"):
+    return Client().generic(
+        method, "/oauth/userinfo", body, content_type=FORM, HTTP_AUTHORIZATION=f"{scheme} {header_token}"
+    )
+
+
+@pytest.mark.parametrize(
+    "body_token",
+    [
+        pytest.param(None, id="the-same-token"),
+        pytest.param("not-a-token", id="another-token"),
+        pytest.param("", id="an-empty-access-token"),
+    ],
+)
+def test_a_token_in_the_header_and_the_body_is_400_invalid_request(browser, application, body_token):
+    """An empty `access_token=` is a second method all the same: the client sent both."""
+    access_token = access_token_for(browser, application, "openid email")
+    body = f"access_token={access_token if body_token is None else body_token}"
+
+    response = header_and_body(access_token, body)
+
+    assert response.status_code == 400
+    assert response.json() == {"error": "invalid_request", "error_description": TWO_METHODS}
+    assert response["WWW-Authenticate"] == TWO_METHODS_CHALLENGE
+    assert_no_claims_leak(response)
+
+
+def test_a_dpop_header_and_a_body_token_put_invalid_request_on_the_dpop_challenge(browser, application):
+    """The refusal is about the two methods, not about the missing proof."""
+    access_token = access_token_for(browser, application, "openid")
+
+    response = header_and_body(access_token, f"access_token={access_token}", scheme="DPoP")
+
+    assert response.status_code == 400
+    assert response.json()["error"] == "invalid_request"
+    bearer, _, dpop = response["WWW-Authenticate"].partition(", DPoP ")
+    assert "error=" not in bearer
+    assert 'error="invalid_request"' in dpop
+
+
+def test_a_refused_two_method_request_changes_nothing(browser, application, member):
+    access_token = access_token_for(browser, application, "openid email")
+    tokens_before = list(AccessToken.objects.values_list("id", "expires", "scope", "updated"))
+    audit_before = AuditEvent.objects.count()
+
+    assert header_and_body(access_token, f"access_token={access_token}").status_code == 400
+
+    assert list(AccessToken.objects.values_list("id", "expires", "scope", "updated")) == tokens_before
+    assert AuditEvent.objects.count() == audit_before
+    assert userinfo(access_token, method="post").json()["sub"] == str(member.public_id)
+
+
+def test_a_token_in_the_body_alone_reads_userinfo(browser, application, member):
+    """RFC 6750 §2.2, which OIDC Core §5.3.1 asks UserInfo to accept."""
+    access_token = access_token_for(browser, application, "openid email")
+
+    response = Client().post("/oauth/userinfo", {"access_token": access_token})
+
+    assert response.status_code == 200
+    assert response.json()["sub"] == str(member.public_id)
+
+
+def test_a_header_token_beside_a_body_without_access_token_reads_userinfo(browser, application, member):
+    """Only `access_token` makes the body a second method."""
+    access_token = access_token_for(browser, application, "openid")
+
+    response = header_and_body(access_token, "scope=openid&claims=")
+
+    assert response.status_code == 200
+    assert response.json() == {"sub": str(member.public_id)}
+
+
+def test_a_get_has_no_form_body_so_its_header_token_is_read(browser, application, member):
+    """RFC 6750 §2.2 forbids the form-body method with GET, and Django parses no body on a GET:
+    the header is the request's one method, and the body is ignored, as it was."""
+    access_token = access_token_for(browser, application, "openid")
+
+    response = header_and_body(access_token, "access_token=not-a-token", method="GET")
+
+    assert response.status_code == 200
+    assert response.json() == {"sub": str(member.public_id)}
+
+
+def test_a_token_in_the_url_is_refused_as_such_even_with_a_header_and_a_body(browser, application):
+    access_token = access_token_for(browser, application, "openid")
+
+    response = Client().post(
+        f"/oauth/userinfo?access_token={access_token}",
+        f"access_token={access_token}",
+        content_type=FORM,
+        HTTP_AUTHORIZATION=f"Bearer {access_token}",
+    )
+
+    assert response.status_code == 401
+    assert response["WWW-Authenticate"] == 'Bearer realm="Latch", error="invalid_request"'
     assert_no_claims_leak(response)
