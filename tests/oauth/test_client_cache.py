@@ -6,11 +6,13 @@ across real processes: tests/oauth/test_client_cache_live.py.
 """
 
 import logging
+from io import StringIO
 from typing import Any
 
 import pytest
 from django.contrib.auth.hashers import make_password
 from django.core.cache import cache
+from django.core.management import call_command
 from django.db import connection, transaction
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
@@ -271,3 +273,23 @@ def test_a_lost_notice_is_logged_and_the_change_stands(monkeypatch, caplog):
     assert "oauth.client_cache_not_invalidated" in caplog.text
     monkeypatch.undo()
     assert token_request(kiosk, secret=secret).status_code == 200  # this process forgot at once
+
+
+def test_forget_cached_clients_says_when_there_is_nothing_to_forget(settings):
+    settings.LATCH_CLIENT_CACHE_SECONDS = 0
+    output = StringIO()
+
+    call_command("forget_cached_clients", stdout=output)
+
+    assert "off" in output.getvalue()
+
+
+def test_forget_cached_clients_stores_a_new_generation(kiosk):
+    before = cache.get(client_cache.GENERATION_KEY)
+
+    call_command("forget_cached_clients", stdout=StringIO())
+
+    assert cache.get(client_cache.GENERATION_KEY) not in (None, before)
+    with CaptureQueriesContext(connection) as captured:
+        assert token_request(kiosk).status_code == 200
+    assert len(application_queries(captured)) == 1
