@@ -20,7 +20,8 @@ class AccessTokenAuthentication(BaseAuthentication):
     def authenticate(self, request: Request) -> tuple[object, AccessToken] | None:
         # DRF's request.POST parses the body with the view's parsers: a body the view cannot
         # read is refused here (415, 400), before the token is looked at, as DOT's path did.
-        verdict = bearer.verify(request._request, form=request.POST)
+        # The member record comes with the token: the member views read it (member_for_user).
+        verdict = bearer.verify(request._request, form=request.POST, with_member=True)
         if verdict.access_token is None:
             # Where DOT put it: read by the challenge below and by apps/api/exceptions.py.
             request.oauth2_error = verdict.error  # type: ignore[attr-defined]

@@ -78,12 +78,15 @@ def _in_url(request: HttpRequest) -> bool:
     return "access_token" in request.GET
 
 
-def verify(request: HttpRequest, *, form: QueryDict, scopes: Sequence[str] = ()) -> Verdict:
+def verify(
+    request: HttpRequest, *, form: QueryDict, scopes: Sequence[str] = (), with_member: bool = False
+) -> Verdict:
     """Whether `request` presents a usable access token carrying `scopes`, and which.
 
     `form` is the request's parsed form body (Django's `request.POST`, or DRF's, which refuses a
     body the view cannot parse): the caller reads it, so that a body the resource cannot read is
-    refused as it was before this check ran.
+    refused as it was before this check ran. `with_member` joins the member record of the
+    token's user into the same lookup (apps/members/selectors.member_for_user then reads no more).
     """
     presentation, token = dpop_resource.read(request)
     if _in_url(request):
@@ -94,7 +97,8 @@ def verify(request: HttpRequest, *, form: QueryDict, scopes: Sequence[str] = ())
         token = form.get("access_token")
     if not token:
         return _refused()
-    access_token = lookups.access_token_by_checksum.first(sha256_hex(token))
+    lookup = lookups.access_token_with_member_by_checksum if with_member else lookups.access_token_by_checksum
+    access_token = lookup.first(sha256_hex(token))
     if access_token is None:
         return _refused("invalid_token", _("The access token is invalid."))
     if access_token.is_expired():

@@ -18,6 +18,15 @@ access_token_by_checksum = PrecompiledQuery(
     "<access token checksum>",
 )
 
+# The same, with the member record of the token's user joined (a LEFT JOIN: an app's token, or a
+# login without a record, has none): the API's member views need it, and it saves them a query.
+access_token_with_member_by_checksum = PrecompiledQuery(
+    lambda checksum: AccessToken.objects.select_related("application", "user", "user__member").filter(
+        token_checksum=checksum
+    ),
+    "<access token checksum>",
+)
+
 application_by_client_id = PrecompiledQuery(
     lambda client_id: Application.objects.filter(client_id=client_id),
     "<client id>",

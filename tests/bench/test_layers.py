@@ -54,3 +54,15 @@ def test_a_profile_file_is_counted_by_its_samples(tmp_path, capsys):
     table = capsys.readouterr().out
     assert "| DRF: authentication, permission, serializer, renderer | 75% |" in table
     assert "| samples | 4 |" in table
+
+
+def test_paths_as_py_spy_shortens_them_are_recognised():
+    stack = [
+        frame("handle", "gunicorn/workers/gthread.py"),
+        frame("verify", "apps/oauth/bearer.py"),
+        frame("get", "rest_framework/views.py"),
+        frame("dumps", "json/__init__.py"),
+    ]
+
+    assert layer_of(stack).startswith("DRF")
+    assert layer_of(stack[:2]) == "Latch's own code"
