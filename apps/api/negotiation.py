@@ -9,6 +9,7 @@ renderers, a 406) is DRF's DefaultContentNegotiation, unchanged. Set as DRF's do
 DEFAULT_CONTENT_NEGOTIATION_CLASS; tests/api/test_negotiation.py compares the two.
 """
 
+from collections.abc import Iterable
 from typing import Any
 
 from rest_framework.negotiation import DefaultContentNegotiation
@@ -18,8 +19,9 @@ from rest_framework.request import Request
 
 class JsonFirstNegotiation(DefaultContentNegotiation):
     def select_renderer(
-        self, request: Request, renderers: list[BaseRenderer], format_suffix: str | None = None
+        self, request: Request, renderers: Iterable[BaseRenderer], format_suffix: str | None = None
     ) -> tuple[BaseRenderer, str]:
+        renderers = list(renderers)
         if (
             len(renderers) == 1
             and not format_suffix
