@@ -13,17 +13,21 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-# (layer, a pattern of the frame's file path); the first that matches wins.
+# (layer, a pattern of the frame's file path); the first that matches wins. py-spy names a
+# library's file from its package down (`django/db/models/base.py`), or gives the whole path.
 LAYERS = (
-    ("psycopg: sending statements, waiting for their results", r"/site-packages/psycopg(_c|_binary)?/"),
-    ("Django ORM: model instances, fields, cursor wrapper, transactions", r"/django/db/"),
-    ("DRF: authentication, permission, serializer, renderer", r"/rest_framework/"),
-    ("oauthlib and DOT", r"/(oauthlib|oauth2_provider)/"),
-    ("Redis: throttling counters, the applications' generation", r"/(redis|django/core/cache)/"),
-    ("signing: jwcrypto, joserfc, cryptography", r"/(jwcrypto|joserfc|cryptography)/"),
-    ("Django request handling: WSGI, middleware, URLs, request and response", r"/(django|allauth|asgiref)/"),
-    ("gunicorn", r"/gunicorn/"),
-    ("Latch's own code", r"/(apps|config)/[^/]+"),
+    ("psycopg: sending statements, waiting for their results", r"(^|/)psycopg(_c|_binary|_pool)?/"),
+    ("Django ORM: model instances, fields, cursor wrapper, transactions", r"(^|/)django/db/"),
+    ("DRF: authentication, permission, serializer, renderer", r"(^|/)rest_framework/"),
+    ("oauthlib and DOT", r"(^|/)(oauthlib|oauth2_provider)/"),
+    ("Redis: throttling counters, the applications' generation", r"(^|/)(redis|django/core/cache)/"),
+    ("signing: jwcrypto, joserfc, cryptography", r"(^|/)(jwcrypto|joserfc|cryptography)/"),
+    (
+        "Django request handling: WSGI, middleware, URLs, request and response",
+        r"(^|/)(django|allauth|asgiref)/",
+    ),
+    ("gunicorn", r"(^|/)gunicorn/"),
+    ("Latch's own code", r"(^|/)(apps|config)/[^/]+"),
 )
 _FRAME = re.compile(r"\((?P<path>[^():]+)(:\d+)?\)\s*$")
 
