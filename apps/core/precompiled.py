@@ -328,15 +328,10 @@ class PrecompiledInserts(_PerAlias[str | None]):
         each = [insert._using(instance, using) for insert, instance in pairs]
         using = each[0]
         sql = self._compiled_for(using) if len(set(each)) == 1 else None
-        params: list[Any] | None = [] if sql is not None else None
-        for insert, instance in pairs:
-            if params is None:
-                break
-            own = insert.params(instance, using)
-            params = None if own is None else params + own
+        params = self._params(pairs, using) if sql is not None else None
         if sql is None or params is None:
             with transaction.atomic(using=using, savepoint=False):
-                for insert, instance, alias in zip(self._inserts, instances, each, strict=True):
+                for (insert, instance), alias in zip(pairs, each, strict=True):
                     insert.save(instance, using=alias)
             return
         with connections[using].cursor() as cursor:
@@ -344,6 +339,17 @@ class PrecompiledInserts(_PerAlias[str | None]):
             keys = cursor.fetchone()
         for instance, key in zip(instances, keys, strict=True):
             PrecompiledInsert.saved(instance, key, using)
+
+    @staticmethod
+    def _params(pairs: list[tuple[PrecompiledInsert, Model]], using: str) -> list[Any] | None:
+        """Every row's parameters in order, or None when one of them must go through save()."""
+        params: list[Any] = []
+        for insert, instance in pairs:
+            own = insert.params(instance, using)
+            if own is None:
+                return None
+            params.extend(own)
+        return params
 
     def _compile(self, using: str) -> str | None:
         if connections[using].vendor != "postgresql":

@@ -119,8 +119,8 @@ def application(client_id: str) -> Application | None:
 
     ValueError for an id the database cannot represent (a NUL byte), as the lookup raises it."""
     scope = _request.get()
-    generation = scope.value if scope is not None else None
-    if generation is None or not enabled():
+    generation = scope.value if scope is not None else None  # read by get_many only when enabled
+    if generation is None:
         return lookups.application_by_client_id.first(client_id)
     kept = _rows.get(client_id)
     if kept is not None and kept.generation == generation and kept.until > time.monotonic():

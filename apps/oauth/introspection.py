@@ -9,6 +9,7 @@ inactive, so the answer does not even confirm that it exists.
 from django.utils import timezone
 from oauth2_provider.models import refresh_token_expire_timedelta
 
+from apps.core.precompiled import PrecompiledQuery
 from apps.oauth import lookups
 from apps.oauth.models import AccessToken, Application, RefreshToken
 from apps.oauth.validators import token_checksum
@@ -90,7 +91,10 @@ def introspect(token_value: str, token_type_hint: str | None, issuer: str, calle
     inactive.
     """
     checksum = token_checksum(token_value)
-    order = [lookups.access_token_by_checksum, lookups.live_refresh_token_by_checksum]
+    order: list[PrecompiledQuery[AccessToken] | PrecompiledQuery[RefreshToken]] = [
+        lookups.access_token_by_checksum,
+        lookups.live_refresh_token_by_checksum,
+    ]
     if token_type_hint == "refresh_token":
         order.reverse()
     for lookup in order:

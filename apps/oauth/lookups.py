@@ -11,21 +11,20 @@ from apps.core.fields import Digest
 from apps.core.precompiled import PrecompiledInsert, PrecompiledInserts, PrecompiledQuery
 from apps.oauth.models import AccessToken, Application, Grant, IDToken, RefreshToken
 
-access_token_by_checksum = PrecompiledQuery(
-    lambda checksum: AccessToken.objects.select_related("application", "user").filter(
-        token_checksum=checksum
-    ),
-    "<access token checksum>",
-)
 
+def _access_token_by_checksum(*also_related: str) -> PrecompiledQuery[AccessToken]:
+    return PrecompiledQuery(
+        lambda checksum: AccessToken.objects.select_related("application", "user", *also_related).filter(
+            token_checksum=checksum
+        ),
+        "<access token checksum>",
+    )
+
+
+access_token_by_checksum = _access_token_by_checksum()
 # The same, with the member record of the token's user joined (a LEFT JOIN: an app's token, or a
 # login without a record, has none): the API's member views need it, and it saves them a query.
-access_token_with_member_by_checksum = PrecompiledQuery(
-    lambda checksum: AccessToken.objects.select_related("application", "user", "user__member").filter(
-        token_checksum=checksum
-    ),
-    "<access token checksum>",
-)
+access_token_with_member_by_checksum = _access_token_by_checksum("user__member")
 
 application_by_client_id = PrecompiledQuery(
     lambda client_id: Application.objects.filter(client_id=client_id),

@@ -41,6 +41,10 @@ logger = logging.getLogger(__name__)
 # bits (apps/oauth/tokens.py), which leaves 220 unknown.
 TOKEN_PREFIX_LENGTH = 6
 
+# Grants with nothing to lock, whose one access token is stored with its audit row by one
+# statement: TokenView opens no transaction for them (save_bearer_token).
+UNLOCKED_GRANTS = frozenset({"client_credentials"})
+
 # The access token this token request issued, for TokenView's `app_authorized` signal: DOT would
 # look it up again by the value in the response body.
 issued_access_token: ContextVar[AccessToken | None] = ContextVar("issued_access_token", default=None)
@@ -585,13 +589,13 @@ class LatchOAuth2Validator(DeviceCodeValidatorMixin, OAuth2Validator):
         """DOT's, inside TokenView's transaction rather than a savepoint of its own (two statements
         per token request saved; an error still rolls the whole request back).
 
-        TokenView opens no transaction for client_credentials: its token is stored by one
-        statement, with its audit row, which a transaction here would only wrap in BEGIN and
-        COMMIT. Inside a caller's transaction (a test's, ATOMIC_REQUESTS) it gets the savepoint
+        TokenView opens no transaction for client_credentials (UNLOCKED_GRANTS): its token is
+        stored by one statement, with its audit row, which a transaction here would only wrap in
+        BEGIN and COMMIT. Inside a caller's transaction (a test's, ATOMIC_REQUESTS) it gets the savepoint
         TokenView's own transaction would have been, so that a refusal leaves the caller's usable.
         """
         using = router.db_for_write(AccessToken)
-        if request.grant_type == "client_credentials":
+        if request.grant_type in UNLOCKED_GRANTS:
             if not transaction.get_connection(using).in_atomic_block:
                 self._save_bearer_token(token, request, *args, **kwargs)
                 return

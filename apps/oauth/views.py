@@ -3,6 +3,7 @@
 import json
 import logging
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass
 from urllib.parse import parse_qs, parse_qsl, urlencode, urlparse, urlunparse
 
@@ -49,7 +50,7 @@ from apps.oauth.pending_consent import pending_consent_keep, pending_consent_tak
 from apps.oauth.prompt import prompt_values, without_fresh_sign_in
 from apps.oauth.resource_metadata import metadata_url
 from apps.oauth.scopes import describe
-from apps.oauth.validators import SignIn, issued_access_token
+from apps.oauth.validators import UNLOCKED_GRANTS, SignIn, issued_access_token
 from config.csp import extend_policy, origin
 
 logger = logging.getLogger(__name__)
@@ -597,8 +598,7 @@ class TokenView(ClientAuthThrottleMixin, dot_views.TokenView):
     Redis's, outside any transaction anyway.
     """
 
-    # Grants with nothing to lock and one statement to store (see above).
-    UNLOCKED_GRANTS = frozenset({"client_credentials"})
+    UNLOCKED_GRANTS = UNLOCKED_GRANTS  # the validator's (see above); a subclass may lock them all
 
     @method_decorator(never_cache)
     def post(self, request, *args, **kwargs):
@@ -608,10 +608,8 @@ class TokenView(ClientAuthThrottleMixin, dot_views.TokenView):
             proof = dpop_binding.request_proof(request)
         except InvalidDPoPProof as refused:  # RFC 9449 §5, §8: before any code or token is spent
             return oauth_error(refused.error, refused.description)
-        if request.POST.get("grant_type") in self.UNLOCKED_GRANTS:
-            with dpop_binding.bound_to(proof):
-                return self.authorization_flow_token_response(request)
-        with dpop_binding.bound_to(proof), transaction.atomic():
+        unlocked = request.POST.get("grant_type") in self.UNLOCKED_GRANTS
+        with dpop_binding.bound_to(proof), nullcontext() if unlocked else transaction.atomic():
             return self.authorization_flow_token_response(request)
 
     @method_decorator(sensitive_post_parameters("password", "client_secret"))
