@@ -15,6 +15,7 @@ import json
 import os
 import secrets
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
@@ -31,6 +32,7 @@ from apps.audit.models import AuditEvent
 from apps.oauth import client_cache, services
 from apps.oauth.models import AccessToken, Application
 from tests.dpop.proofs import ProofKey
+from tests.oauth import flow
 from tests.oauth.assertions import assertion, assertion_body, pkjwt_application
 from tests.oauth.factories import ApplicationFactory, service_application
 from tests.oauth.reference_token import reference_path
@@ -334,7 +336,7 @@ class Run:
 
 
 def basic(client_id: str, secret: str) -> str:
-    return "Basic " + base64.b64encode(f"{client_id}:{secret}".encode()).decode()
+    return flow.basic_auth(client_id, secret)["HTTP_AUTHORIZATION"]
 
 
 def body_form(content: bytes) -> object:
@@ -397,23 +399,11 @@ def run(world: World, steps: list[dict[str, Any]], path: Callable[[], Any] | Non
     cache.clear()  # throttling counters, replay caches, the generation: each run starts alike
     client_cache.forget_kept_rows()
     outcome = Run(world)
-    try:
-        with transaction.atomic():
-            if path is None:
-                for step in steps:
-                    outcome.step(step)
-            else:
-                with path():
-                    for step in steps:
-                        outcome.step(step)
-            raise _RollBack
-    except _RollBack:
-        pass
+    with transaction.atomic(), (path or nullcontext)():
+        for step in steps:
+            outcome.step(step)
+        transaction.set_rollback(True)
     return outcome
-
-
-class _RollBack(Exception):
-    pass
 
 
 def compare(world: World, steps: list[dict[str, Any]]) -> list[tuple]:
